@@ -1,0 +1,3 @@
+from nexforge.cli.app import main
+
+main()

@@ -1,0 +1,165 @@
+"""The ``nexforge`` command: thin; parses, calls the packages, renders with rich."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from nexforge import __version__
+from nexforge.cli.progress import render_event
+from nexforge.core.errors import ConfigError, NexForgeError
+from nexforge.core.trajectory import RunResult
+from nexforge.models.settings import ModelSettings
+from nexforge.runtime.agent import Agent
+from nexforge.runtime.config import agent_config_json_schema, load_agent, parse_model_spec
+from nexforge.runtime.conversation import Conversation
+from nexforge.runtime.events import RunStopped
+
+app = typer.Typer(
+    name="nexforge",
+    help="Build agentic training environments: run agent hierarchies from YAML.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False)
+
+ModelOption = Annotated[
+    str | None,
+    typer.Option(
+        "--model", help="openai:NAME, local:tiny, local:small, local:PATH.gguf or default."
+    ),
+]
+WorkspaceOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--workspace", help="Folder the file and shell tools act in (default: a fresh temp dir)."
+    ),
+]
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    err.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _model_override(spec: str | None) -> ModelSettings | None:
+    if spec is None:
+        return None
+    try:
+        return parse_model_spec(spec)
+    except ValueError as exc:
+        fail(f"--model: {exc}", 2)
+
+
+def _load(config: Path) -> Agent:
+    try:
+        return load_agent(config)
+    except ConfigError as exc:
+        fail(str(exc), 2)
+
+
+async def _run(
+    agent: Agent, task: str, model: ModelSettings | None, workspace: Path | None, quiet: bool
+) -> RunResult:
+    async with Conversation(agent, model=model, workspace=workspace) as conversation:
+        result: RunResult | None = None
+        async for event in conversation.stream(task):
+            if isinstance(event, RunStopped):
+                result = event.result
+            if not quiet:
+                render_event(err, event)
+        assert result is not None
+        return result
+
+
+@app.command()
+def run(
+    config: Annotated[Path, typer.Argument(help="The entry agent's YAML file.")],
+    task: Annotated[str, typer.Argument(help="The task for the agent.")],
+    model: ModelOption = None,
+    workspace: WorkspaceOption = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object, nothing else.")
+    ] = False,
+    trace_out: Annotated[
+        Path | None, typer.Option("--trace-out", help="Write the trajectory JSON here.")
+    ] = None,
+) -> None:
+    """Run an agent hierarchy on one task."""
+    override = _model_override(model)
+    agent = _load(config)
+    try:
+        result = asyncio.run(_run(agent, task, override, workspace, quiet=as_json))
+    except NexForgeError as exc:
+        fail(str(exc))
+    if trace_out is not None:
+        trace_out.write_text(result.trajectory.model_dump_json(indent=2), encoding="utf-8")
+    if as_json:
+        payload = result.model_dump(
+            mode="json", include={"final_output", "stop_reason", "steps", "usage", "trajectory"}
+        )
+        sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
+    else:
+        out.print(result.final_output or "", markup=False)
+    if result.stop_reason != "completed":
+        raise typer.Exit(1)
+
+
+async def _chat(agent: Agent, model: ModelSettings | None, workspace: Path | None) -> None:
+    async with Conversation(agent, model=model, workspace=workspace) as conversation:
+        while True:
+            try:
+                line = await asyncio.to_thread(input, "you> ")
+            except EOFError:
+                return
+            if line.strip() in {"/exit", "/quit"}:
+                return
+            if not line.strip():
+                continue
+            async for event in conversation.stream(line):
+                if isinstance(event, RunStopped):
+                    out.print(f"{agent.name}> {event.result.final_output or ''}", markup=False)
+                else:
+                    render_event(err, event)
+
+
+@app.command()
+def chat(
+    config: Annotated[Path, typer.Argument(help="The entry agent's YAML file.")],
+    model: ModelOption = None,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Talk to an agent hierarchy, turn by turn (/exit or Ctrl-D to leave)."""
+    override = _model_override(model)
+    agent = _load(config)
+    try:
+        asyncio.run(_chat(agent, override, workspace))
+    except NexForgeError as exc:
+        fail(str(exc))
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of agent YAML files (for editor validation)."""
+    sys.stdout.write(json.dumps(agent_config_json_schema(), indent=2) + "\n")
+
+
+@app.command()
+def version() -> None:
+    """Print the NexForge version."""
+    out.print(__version__)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    app()

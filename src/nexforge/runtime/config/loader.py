@@ -1,0 +1,170 @@
+"""``load_agent``: build an Agent hierarchy from YAML files.
+
+Each distinct sub-agent file is loaded once per ``load_agent`` call; a file used in two
+branches (a diamond) yields the same Agent object in both places. Agents are definitions
+and are not mutated by a run, so sharing is safe. Cycles are refused with the chain of files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+
+import jinja2
+from jinja2.sandbox import SandboxedEnvironment
+
+from nexforge.core.errors import ConfigError
+from nexforge.models.codecs import TOOL_CALL_FORMATS
+from nexforge.models.settings import ModelSettings
+from nexforge.runtime.agent import Agent
+from nexforge.runtime.config.model_spec import parse_model_spec
+from nexforge.runtime.config.paths import display_path, find_root
+from nexforge.runtime.config.schema import AgentFile
+from nexforge.runtime.config.tool_entries import ToolBuildContext, build_tool
+from nexforge.runtime.config.validation import validate_document
+from nexforge.runtime.config.yaml_lines import YamlDocument, load_yaml
+from nexforge.tools.base import Tool
+
+
+def load_agent(path: str | Path, *, root: Path | None = None) -> Agent:
+    """Load the agent in ``path`` with all its tools and sub-agents.
+
+    ``root`` defaults to the nearest folder (from the config's own upwards) holding
+    ``framework.yaml``, else the config's folder. Every problem is a ConfigError whose
+    ``file`` is the absolute resolved path of the offending file.
+    """
+    config = Path(path).resolve()
+    if not config.is_file():
+        raise ConfigError("config file not found", file=config)
+    base = root.resolve() if root is not None else find_root(config)
+    if not config.is_relative_to(base):
+        raise ConfigError(f"config file is outside the root {base}", file=config)
+    return _Loader(base).load(config, chain=())
+
+
+@dataclass
+class _Loader:
+    root: Path
+    agents: dict[Path, Agent] = field(default_factory=dict)
+    name_owners: dict[str, Path] = field(default_factory=dict)
+    module_cache: dict[Path, ModuleType] = field(default_factory=dict)
+
+    def load(self, config: Path, chain: tuple[Path, ...]) -> Agent:
+        loaded = self.agents.get(config)
+        if loaded is not None:
+            return loaded
+        doc = load_yaml(config)
+        spec = validate_document(doc, AgentFile)
+        self._claim_name(doc, spec.name)
+        ctx = ToolBuildContext(doc=doc, root=self.root, module_cache=self.module_cache)
+        tools = self._tools(doc, spec, ctx)
+        agent = Agent(
+            name=spec.name,
+            system_prompt=self._system_prompt(doc, spec, ctx),
+            description=spec.description,
+            tools=tools,
+            sub_agents=self._sub_agents(doc, spec, ctx, tools, (*chain, config)),
+            model=self._model(doc, spec),
+            limits=spec.limits,
+            compaction=spec.compaction,
+            tool_call_format=self._tool_call_format(doc, spec),
+            prompt_vars=spec.prompt_vars,
+            source=str(config),
+        )
+        self.agents[config] = agent
+        return agent
+
+    def _claim_name(self, doc: YamlDocument, name: str) -> None:
+        owner = self.name_owners.setdefault(name, doc.file)
+        if owner != doc.file:
+            other = display_path(owner, self.root)
+            raise doc.error(("name",), f"agent name {name!r} is already used by {other}")
+
+    def _tools(self, doc: YamlDocument, spec: AgentFile, ctx: ToolBuildContext) -> list[Tool]:
+        tools: list[Tool] = []
+        for i, entry in enumerate(spec.tools):
+            tool = build_tool(entry, ("tools", i), ctx)
+            if any(t.name == tool.name for t in tools):
+                raise doc.error(("tools", i), f"duplicate tool name {tool.name!r}")
+            tools.append(tool)
+        return tools
+
+    def _sub_agents(
+        self,
+        doc: YamlDocument,
+        spec: AgentFile,
+        ctx: ToolBuildContext,
+        tools: list[Tool],
+        chain: tuple[Path, ...],
+    ) -> list[Agent]:
+        children: list[Agent] = []
+        for i, entry in enumerate(spec.sub_agents):
+            loc = ("sub_agents", i, "config")
+            path = ctx.resolve(loc, entry.config, must_exist=True)
+            if path in chain:
+                cycle = (*chain[chain.index(path) :], path)
+                shown = " -> ".join(display_path(p, self.root) for p in cycle)
+                raise doc.error(loc, f"sub-agent cycle: {shown}")
+            child = self.load(path, chain)
+            # Each sub-agent becomes a tool of its parent named after it.
+            if any(t.name == child.name for t in tools):
+                raise doc.error(loc, f"sub-agent name {child.name!r} clashes with a tool name")
+            if any(c.name == child.name for c in children):
+                raise doc.error(loc, f"duplicate sub-agent name {child.name!r}")
+            children.append(child)
+        return children
+
+    def _system_prompt(self, doc: YamlDocument, spec: AgentFile, ctx: ToolBuildContext) -> str:
+        if spec.system_prompt is not None and spec.system_prompt_file is not None:
+            raise doc.error(
+                ("system_prompt_file",), "give either system_prompt or system_prompt_file, not both"
+            )
+        if spec.system_prompt is not None:
+            first_line = doc.text_lines.get(("system_prompt",)) or doc.line_of(("system_prompt",))
+            _check_jinja(spec.system_prompt, doc.file, first_line, "system_prompt")
+            return spec.system_prompt
+        if spec.system_prompt_file is None:
+            raise doc.error(("system_prompt",), "required: system_prompt or system_prompt_file")
+        path = ctx.resolve(("system_prompt_file",), spec.system_prompt_file, must_exist=True)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise doc.error(("system_prompt_file",), f"cannot read {path}: {exc}") from exc
+        _check_jinja(text, path, 1, None)
+        return text
+
+    def _model(self, doc: YamlDocument, spec: AgentFile) -> ModelSettings | None:
+        model = spec.model
+        if isinstance(model, str):
+            try:
+                model = parse_model_spec(model)
+            except ValueError as exc:
+                raise doc.error(("model",), str(exc)) from exc
+        if model is not None and model.path is not None:
+            # A local model file is usually large and kept outside the framework, so it is
+            # resolved from the config's folder without the root check.
+            model = model.model_copy(
+                update={"path": str(doc.file.parent / Path(model.path).expanduser())}
+            )
+        return model
+
+    def _tool_call_format(self, doc: YamlDocument, spec: AgentFile) -> str:
+        if spec.tool_call_format not in TOOL_CALL_FORMATS:
+            expected = ", ".join(TOOL_CALL_FORMATS)
+            raise doc.error(
+                ("tool_call_format",),
+                f"unknown format {spec.tool_call_format!r} (expected one of: {expected})",
+            )
+        return spec.tool_call_format
+
+
+def _check_jinja(template: str, file: Path, first_line: int | None, key: str | None) -> None:
+    """Parse (never render) the template; a syntax error names the line in ``file``."""
+    try:
+        SandboxedEnvironment().parse(template)
+    except jinja2.TemplateSyntaxError as exc:
+        line = first_line + exc.lineno - 1 if first_line is not None else None
+        raise ConfigError(
+            f"Jinja syntax error: {exc.message}", file=file, line=line, key=key
+        ) from exc

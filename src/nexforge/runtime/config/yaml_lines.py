@@ -1,0 +1,149 @@
+"""Load a YAML file into plain Python values while remembering the line of every key.
+
+PyYAML's constructors forget where values came from, so this walks the composed node tree
+itself (``yaml.compose`` with ``SafeLoader``). Every location is a path of keys and list
+indices, e.g. ``("tools", 2, "builtin")``; errors are reported at the closest known line.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from nexforge.core.errors import ConfigError
+from nexforge.runtime.config.env_vars import UnsetEnvVarError, expand_env
+
+Loc = tuple[str | int, ...]
+
+# Aliases can expand a small file exponentially ("billion laughs"); no real config is this big.
+MAX_NODES = 100_000
+
+
+def format_loc(loc: Loc) -> str:
+    """``("tools", 2, "builtin")`` -> ``"tools[2].builtin"`` (indices are 0-based)."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else part
+    return out
+
+
+@dataclass
+class YamlDocument:
+    """A loaded YAML file: its data plus the 1-based line of each location."""
+
+    file: Path
+    data: Any
+    lines: dict[Loc, int] = field(default_factory=dict)
+    # For string values: the line where the text itself starts (after a ``|`` or ``>``).
+    text_lines: dict[Loc, int] = field(default_factory=dict)
+
+    def line_of(self, loc: Loc) -> int | None:
+        """The line of ``loc`` or, when it has none (e.g. a missing key), of its nearest parent."""
+        for end in range(len(loc), -1, -1):
+            line = self.lines.get(loc[:end])
+            if line is not None:
+                return line
+        return None
+
+    def error(self, loc: Loc, message: str) -> ConfigError:
+        """A ConfigError for ``loc`` in this file."""
+        return ConfigError(
+            message, file=self.file, line=self.line_of(loc), key=format_loc(loc) or None
+        )
+
+
+def load_yaml(path: Path, *, environ: Mapping[str, str] | None = None) -> YamlDocument:
+    """Parse ``path``; duplicate keys, non-scalar keys and unset env variables are ConfigErrors."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read file: {exc}", file=path) from exc
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise ConfigError(f"YAML syntax error: {problem}", file=path, line=line) from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"YAML syntax error: {exc}", file=path) from exc
+    doc = YamlDocument(file=path, data=None)
+    if root is None:
+        return doc
+    builder = _Builder(doc, os.environ if environ is None else environ)
+    doc.data = builder.build(root, ())
+    return doc
+
+
+class _Builder:
+    def __init__(self, doc: YamlDocument, environ: Mapping[str, str]) -> None:
+        self.doc = doc
+        self.environ = environ
+        self.constructor = yaml.SafeLoader("")
+        self.active: set[int] = set()
+        self.count = 0
+
+    def build(self, node: yaml.Node, loc: Loc) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise self.doc.error(loc, f"document too large (more than {MAX_NODES} values)")
+        self.doc.lines.setdefault(loc, node.start_mark.line + 1)
+        if id(node) in self.active:
+            raise self.doc.error(loc, "recursive YAML alias")
+        self.active.add(id(node))
+        try:
+            if isinstance(node, yaml.MappingNode):
+                return self._mapping(node, loc)
+            if isinstance(node, yaml.SequenceNode):
+                return [self.build(item, (*loc, i)) for i, item in enumerate(node.value)]
+            return self._scalar(node, loc)
+        finally:
+            self.active.discard(id(node))
+
+    def _mapping(self, node: yaml.MappingNode, loc: Loc) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                line = key_node.start_mark.line + 1
+                raise ConfigError(
+                    "keys must be plain strings",
+                    file=self.doc.file,
+                    line=line,
+                    key=format_loc(loc) or None,
+                )
+            # The raw text, never a resolved bool/int: YAML 1.1 reads `on:` as True.
+            key = str(key_node.value)
+            child = (*loc, key)
+            if key in out:
+                first = self.doc.lines[child]
+                self.doc.lines[child] = key_node.start_mark.line + 1
+                raise self.doc.error(child, f"duplicate key (first defined on line {first})")
+            self.doc.lines[child] = key_node.start_mark.line + 1
+            out[key] = self.build(value_node, child)
+        return out
+
+    def _scalar(self, node: yaml.Node, loc: Loc) -> Any:
+        try:
+            value = self.constructor.construct_object(node, deep=True)
+        except yaml.YAMLError as exc:
+            problem = getattr(exc, "problem", None) or str(exc)
+            raise self.doc.error(loc, f"invalid value: {problem}") from exc
+        if not isinstance(value, str):
+            return value
+        block = isinstance(node, yaml.ScalarNode) and node.style in ("|", ">")
+        self.doc.text_lines[loc] = node.start_mark.line + (2 if block else 1)
+        try:
+            return expand_env(value, self.environ)
+        except UnsetEnvVarError as exc:
+            hint = f"use ${{env.{exc.name}:-default}} for a default, $${{ for a literal"
+            raise self.doc.error(
+                loc, f"environment variable {exc.name} is not set ({hint})"
+            ) from exc

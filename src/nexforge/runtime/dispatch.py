@@ -1,0 +1,165 @@
+"""Running the calls of one model reply: tools, sub-agents and ``finish``, in parallel."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from nexforge.core.messages import Message, ToolCall
+from nexforge.runtime.events import (
+    SubAgentFinished,
+    SubAgentStarted,
+    ToolCallFinished,
+    ToolCallStarted,
+)
+from nexforge.runtime.invocation import Invocation, start_invocation
+from nexforge.runtime.middleware import HookContext, apply_hook
+from nexforge.runtime.state import RunState
+from nexforge.tools import (
+    FINISH_TOOL_NAME,
+    ToolContext,
+    ToolOutcome,
+    execute_tool,
+    validate_arguments,
+)
+
+if TYPE_CHECKING:
+    from nexforge.runtime.loop import EpisodeOutcome
+
+RunChild = Callable[[Invocation, RunState], Awaitable["EpisodeOutcome"]]
+
+
+async def dispatch_calls(
+    inv: Invocation,
+    calls: list[ToolCall],
+    state: RunState,
+    hook: HookContext,
+    run_child: RunChild,
+) -> tuple[list[Message], str | None]:
+    """Run ``calls`` (at most ``max_parallel_tools`` at once) and return their tool
+    messages in call order, plus the final answer if a ``finish`` call succeeded."""
+    state.usage.tool_calls += len(calls)
+    if len(calls) == 1:
+        results = [await _run_call(inv, calls[0], state, hook, run_child)]
+    else:
+        gate = asyncio.Semaphore(inv.agent.limits.max_parallel_tools)
+
+        async def bounded(call: ToolCall) -> Message:
+            async with gate:
+                return await _run_call(inv, call, state, hook, run_child)
+
+        results = list(await asyncio.gather(*(bounded(c) for c in calls)))
+    finished = next(
+        (r.content for r in results if r.name == FINISH_TOOL_NAME and not r.is_error),
+        None,
+    )
+    return results, finished
+
+
+async def _run_call(
+    inv: Invocation, call: ToolCall, state: RunState, hook: HookContext, run_child: RunChild
+) -> Message:
+    emit = state.emit
+    if emit is not None:
+        emit(ToolCallStarted(inv.agent.name, inv.episode.episode_id, inv.depth, call))
+    span = state.trace.start_span("tool", call.name, inv.span.span_id, call.arguments)
+    outcome: ToolOutcome | None = None
+    for mw in state.middleware:
+        changed = await apply_hook(mw, mw.before_tool(hook, call))
+        if isinstance(changed, ToolOutcome):
+            outcome = changed
+            break
+        if isinstance(changed, ToolCall):
+            call = changed
+    if outcome is None:
+        outcome = await _execute(inv, call, state, span.span_id, run_child)
+    for mw in state.middleware:
+        outcome = await apply_hook(mw, mw.after_tool(hook, call, outcome)) or outcome
+    state.trace.end_span(span, outcome.content, outcome.content if outcome.is_error else None)
+    if emit is not None:
+        emit(
+            ToolCallFinished(
+                inv.agent.name,
+                inv.episode.episode_id,
+                inv.depth,
+                call,
+                outcome.content,
+                outcome.is_error,
+            )
+        )
+    return Message.tool(call.id, call.name, outcome.content, is_error=outcome.is_error)
+
+
+async def _execute(
+    inv: Invocation, call: ToolCall, state: RunState, span_id: str, run_child: RunChild
+) -> ToolOutcome:
+    box = inv.toolbox
+    if call.invalid_arguments is not None:
+        return ToolOutcome(
+            f"arguments of '{call.name}' are not valid JSON: {call.invalid_arguments[:200]}",
+            is_error=True,
+        )
+    tool = box.tools.get(call.name)
+    if tool is not None:
+        ctx = ToolContext(
+            workspace=state.workspace, run_id=state.trace.run_id, agent=inv.agent.name
+        )
+        return await execute_tool(tool, call.arguments, ctx)
+    if call.name in box.sub_agents:
+        return await _call_sub_agent(inv, call, state, span_id, run_child)
+    available = ", ".join(s.name for s in box.specs) or "none"
+    return ToolOutcome(f"unknown tool '{call.name}'; available tools: {available}", is_error=True)
+
+
+async def _call_sub_agent(
+    inv: Invocation, call: ToolCall, state: RunState, span_id: str, run_child: RunChild
+) -> ToolOutcome:
+    child = inv.toolbox.sub_agents[call.name]
+    max_depth = inv.agent.limits.max_depth
+    if inv.depth + 1 > max_depth:
+        return ToolOutcome(
+            f"sub-agent '{child.name}' refused: the hierarchy is limited to depth {max_depth}",
+            is_error=True,
+        )
+    spec = next(s for s in inv.toolbox.specs if s.name == call.name)
+    problem = validate_arguments(spec, call.arguments)
+    if problem is not None:
+        return ToolOutcome(problem, is_error=True)
+    task = str(call.arguments["task"])
+    model = state.resolver.resolve(child.name, child.model, inv.model)
+    sub = start_invocation(
+        child,
+        model,
+        state,
+        depth=inv.depth + 1,
+        parent_episode_id=inv.episode.episode_id,
+        parent_tool_call_id=call.id,
+        parent_span_id=span_id,
+    )
+    sub.episode.messages.append(Message.user(task))
+    inv.children.append(sub)
+    if state.emit is not None:
+        state.emit(
+            SubAgentStarted(
+                child.name, sub.episode.episode_id, sub.depth, inv.episode.episode_id, task
+            )
+        )
+    outcome = await run_child(sub, state)
+    if state.emit is not None:
+        state.emit(
+            SubAgentFinished(
+                child.name,
+                sub.episode.episode_id,
+                sub.depth,
+                outcome.final_output,
+                outcome.stop_reason,
+            )
+        )
+    if outcome.stop_reason == "completed":
+        return ToolOutcome(outcome.final_output or "")
+    detail = f": {outcome.error}" if outcome.error else ""
+    return ToolOutcome(
+        f"sub-agent '{child.name}' stopped ({outcome.stop_reason}) without a final answer{detail}",
+        is_error=True,
+    )

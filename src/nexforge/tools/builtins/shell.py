@@ -1,0 +1,101 @@
+"""Process built-ins: run_shell and run_python, both in the sandbox (see tools.sandbox)."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from typing import Any
+
+from nexforge.tools.base import Tool, ToolContext, ToolOutcome
+from nexforge.tools.builtins.options import CommonOptions, parse_options
+from nexforge.tools.sandbox import SubprocessResult, run_subprocess
+from nexforge.tools.schema import tool_from_function
+from nexforge.tools.workspace import resolve_in_workspace
+
+# The command's own deadline fires first and reports partial output; the tool's
+# deadline is only a backstop.
+_BACKSTOP_S = 10.0
+
+
+class ProcessOptions(CommonOptions):
+    """``timeout_s`` is the command's wall-clock limit."""
+
+    timeout_s: float = 60.0
+
+
+def format_result(result: SubprocessResult, timeout_s: float) -> ToolOutcome:
+    """Exit status, then stdout and stderr when not empty: compact and unambiguous."""
+    if result.timed_out:
+        head = f"timed out after {timeout_s:g}s (process group killed)"
+    elif result.exit_code < 0:
+        try:
+            name = signal.Signals(-result.exit_code).name
+        except ValueError:
+            name = f"signal {-result.exit_code}"
+        head = f"exit code: {result.exit_code} (killed by {name})"
+    else:
+        head = f"exit code: {result.exit_code}"
+    parts = [head]
+    if result.stdout:
+        parts.append(f"--- stdout ---\n{result.stdout.rstrip()}")
+    if result.stderr:
+        parts.append(f"--- stderr ---\n{result.stderr.rstrip()}")
+    if len(parts) == 1:
+        parts.append("(no output)")
+    return ToolOutcome("\n".join(parts), is_error=result.timed_out)
+
+
+def make_run_shell(options: dict[str, Any] | None, base_dir: Path | None) -> Tool:
+    opts = parse_options("run_shell", ProcessOptions, options)
+
+    async def run_shell(ctx: ToolContext, command: str) -> ToolOutcome:
+        """Run a bash command in the workspace directory and return its exit code and output.
+
+        The command runs without network access and as an unprivileged user; background
+        processes are killed when the command ends.
+
+        Args:
+            command: The bash command line, run with 'bash -c'.
+        """
+        result = await run_subprocess(
+            ["bash", "-c", command],
+            cwd=resolve_in_workspace(ctx.workspace, "."),
+            timeout_s=opts.timeout_s,
+            max_output_chars=opts.max_output_chars,
+        )
+        return format_result(result, opts.timeout_s)
+
+    return tool_from_function(
+        run_shell,
+        timeout_s=opts.timeout_s + _BACKSTOP_S,
+        max_output_chars=2 * opts.max_output_chars + 200,
+    )
+
+
+def make_run_python(options: dict[str, Any] | None, base_dir: Path | None) -> Tool:
+    opts = parse_options("run_python", ProcessOptions, options)
+
+    async def run_python(ctx: ToolContext, code: str) -> ToolOutcome:
+        """Run a Python 3 program in the workspace directory; returns exit code and output.
+
+        Print what you want to see. Runs as a separate process without network access;
+        files it writes stay in the workspace.
+
+        Args:
+            code: The complete program source.
+        """
+        # The source goes through stdin: no argv length limit, no temp file in the workspace.
+        result = await run_subprocess(
+            ["python3", "-I", "-"],
+            cwd=resolve_in_workspace(ctx.workspace, "."),
+            timeout_s=opts.timeout_s,
+            max_output_chars=opts.max_output_chars,
+            stdin=code,
+        )
+        return format_result(result, opts.timeout_s)
+
+    return tool_from_function(
+        run_python,
+        timeout_s=opts.timeout_s + _BACKSTOP_S,
+        max_output_chars=2 * opts.max_output_chars + 200,
+    )

@@ -1,0 +1,116 @@
+"""sqlite_query: one SQL statement against a configured SQLite database."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from nexforge.tools.base import Tool, ToolContext
+from nexforge.tools.builtins.options import CommonOptions, parse_options
+from nexforge.tools.errors import ToolInputError
+from nexforge.tools.schema import tool_from_function
+
+_CELL_CHARS = 200
+_PROGRESS_OPS = 1000
+_BACKSTOP_S = 5.0
+# In read-only mode these could open a second, writable database or undo query_only.
+_DENIED_ACTIONS = {sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH}
+_DENIED_PRAGMAS = {"query_only", "writable_schema"}
+
+
+class SqliteOptions(CommonOptions):
+    """``database`` is relative to the config file's directory, else to the workspace."""
+
+    database: str
+    readonly: bool = True
+    max_rows: int = Field(default=200, gt=0)
+    timeout_s: float = 30.0
+
+
+def make_sqlite_query(options: dict[str, Any] | None, base_dir: Path | None) -> Tool:
+    opts = parse_options("sqlite_query", SqliteOptions, options)
+    mode = "read-only" if opts.readonly else "read-write"
+
+    def sqlite_query(ctx: ToolContext, sql: str) -> str:
+        """Run one SQL statement on the database and return the result rows as a table.
+
+        Args:
+            sql: A single SQLite statement, e.g. "SELECT name FROM sqlite_master".
+        """
+        path = Path(opts.database).expanduser()
+        if not path.is_absolute():
+            path = (base_dir or ctx.workspace) / path
+        if opts.readonly and not path.is_file():
+            raise ToolInputError(f"database '{opts.database}' does not exist")
+        conn = _connect(path, opts.readonly)
+        deadline = time.monotonic() + opts.timeout_s
+        # Returning non-zero from the progress handler aborts the running statement.
+        conn.set_progress_handler(lambda: int(time.monotonic() > deadline), _PROGRESS_OPS)
+        try:
+            cursor = conn.execute(sql)
+            if cursor.description is None:
+                conn.commit()
+                return f"ok: {max(cursor.rowcount, 0)} rows affected"
+            columns = [d[0] for d in cursor.description]
+            rows = cursor.fetchmany(opts.max_rows + 1)
+            return _table(columns, rows, opts.max_rows)
+        except sqlite3.OperationalError as exc:
+            if time.monotonic() > deadline:
+                raise ToolInputError(f"query interrupted after {opts.timeout_s:g}s") from None
+            raise ToolInputError(f"sqlite error: {exc}") from None
+        except (sqlite3.DatabaseError, sqlite3.Warning) as exc:
+            raise ToolInputError(f"sqlite error: {exc}") from None
+        finally:
+            conn.close()
+
+    tool = tool_from_function(
+        sqlite_query,
+        read_only=opts.readonly,
+        timeout_s=opts.timeout_s + _BACKSTOP_S,
+        max_output_chars=opts.max_output_chars,
+    )
+    tool.spec.description += f" The database is opened {mode}."
+    return tool
+
+
+def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
+    if not readonly:
+        # check_same_thread off: each call opens, uses and closes it in one worker thread.
+        return sqlite3.connect(path, check_same_thread=False)
+    uri = f"file:{urllib.parse.quote(str(path))}?mode=ro"
+    conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+    conn.execute("PRAGMA query_only = ON")
+    conn.set_authorizer(_readonly_authorizer)
+    return conn
+
+
+def _readonly_authorizer(action: int, arg1: str | None, arg2: str | None, *_: Any) -> int:
+    if action in _DENIED_ACTIONS:
+        return sqlite3.SQLITE_DENY
+    if action == sqlite3.SQLITE_PRAGMA and (arg1 or "").lower() in _DENIED_PRAGMAS and arg2:
+        return sqlite3.SQLITE_DENY
+    return sqlite3.SQLITE_OK
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, bytes):
+        return f"<blob {len(value)} bytes>"
+    text = str(value).replace("\n", "\\n").replace("|", "\\|")
+    return text if len(text) <= _CELL_CHARS else text[:_CELL_CHARS] + "..."
+
+
+def _table(columns: list[str], rows: list[Any], max_rows: int) -> str:
+    lines = [" | ".join(columns)]
+    lines += [" | ".join(_cell(v) for v in row) for row in rows[:max_rows]]
+    if len(rows) > max_rows:
+        lines.append(f"(first {max_rows} rows shown; more rows exist)")
+    else:
+        lines.append(f"({len(rows)} row{'' if len(rows) == 1 else 's'})")
+    return "\n".join(lines)

@@ -1,0 +1,116 @@
+"""The `nexforge` command, run as a real subprocess against the mock HTTP server."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from nexforge.testing import MockOpenAIServer, MockReply
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def nexforge(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("NEXFORGE_")}
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "nexforge", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def server() -> Iterator[MockOpenAIServer]:
+    def respond(request: dict[str, object]) -> MockReply:
+        messages = request["messages"]
+        assert isinstance(messages, list)
+        if messages[-1]["role"] == "user":
+            return MockReply(tool_calls=[{"name": "list_dir", "arguments": {"path": "."}}])
+        return MockReply(content="The folder holds app/ and scripts/.")
+
+    mock = MockOpenAIServer(responder=respond, api_key="secret-token")
+    mock.start_in_thread()
+    yield mock
+    mock.stop()
+
+
+def endpoint(server: MockOpenAIServer) -> dict[str, str]:
+    return {
+        "NEXFORGE_BASE_URL": server.url,
+        "NEXFORGE_MODEL": "mock-model",
+        "NEXFORGE_API_KEY": "secret-token",
+    }
+
+
+def test_run_json_prints_one_object_and_writes_the_trace(
+    server: MockOpenAIServer, tmp_path: Path
+) -> None:
+    trace = tmp_path / "trace.json"
+    proc = nexforge(
+        "run",
+        str(EXAMPLES / "codebase_qa" / "reader.yaml"),
+        "What is in this folder?",
+        "--workspace",
+        str(EXAMPLES / "codebase_qa" / "sample_repo"),
+        "--json",
+        "--trace-out",
+        str(trace),
+        env=endpoint(server),
+    )
+    assert proc.returncode == 0, proc.stderr
+    payload = json.loads(proc.stdout)
+    assert set(payload) == {"final_output", "stop_reason", "steps", "usage", "trajectory"}
+    assert payload["stop_reason"] == "completed" and payload["steps"] == 2
+    assert payload["final_output"] == "The folder holds app/ and scripts/."
+    assert json.loads(trace.read_text())["run_id"] == payload["trajectory"]["run_id"]
+    assert "secret-token" not in trace.read_text()
+
+
+def test_run_shows_live_progress_on_stderr(server: MockOpenAIServer) -> None:
+    proc = nexforge(
+        "run",
+        str(EXAMPLES / "codebase_qa" / "reader.yaml"),
+        "What is here?",
+        "--workspace",
+        str(EXAMPLES / "codebase_qa" / "sample_repo"),
+        env=endpoint(server),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "list_dir" in proc.stderr and "completed" in proc.stderr
+    assert proc.stdout.strip() == "The folder holds app/ and scripts/."
+
+
+def test_config_error_is_one_line_on_stderr(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nsystem_prompt: hi\nlimitz: {}\n")
+    proc = nexforge("run", str(bad), "task")
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "bad.yaml:3" in lines[0] and "limitz" in lines[0]
+
+
+def test_missing_model_says_how_to_configure_one(tmp_path: Path) -> None:
+    proc = nexforge("run", str(EXAMPLES / "codebase_qa" / "reader.yaml"), "task")
+    assert proc.returncode == 1
+    assert "NEXFORGE_BASE_URL" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_bad_model_spec_is_rejected() -> None:
+    proc = nexforge("run", str(EXAMPLES / "codebase_qa" / "reader.yaml"), "t", "--model", "gpt4")
+    assert proc.returncode == 2 and "openai:NAME" in proc.stderr
+
+
+def test_schema_command_prints_the_published_schema() -> None:
+    proc = nexforge("schema")
+    assert proc.returncode == 0
+    assert json.loads(proc.stdout)["properties"]["name"]

@@ -1,0 +1,187 @@
+"""run_subprocess with real processes: limits, clean env, capped output, whole-group kills."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from nexforge.tools import make_run_workspace, run_subprocess
+from nexforge.tools.sandbox import SANDBOX_UID, sandbox_isolation
+
+
+@pytest.fixture
+def workspace() -> Iterator[Path]:
+    path = make_run_workspace()
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def alive(pid: int) -> bool:
+    """True while ``pid`` runs; a zombie (killed, not yet reaped) counts as gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+async def gone(pid: int, within_s: float = 3.0) -> bool:
+    deadline = time.monotonic() + within_s
+    while alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True
+
+
+async def bash(command: str, cwd: Path, timeout_s: float = 10, cap: int = 10_000) -> str:
+    result = await run_subprocess(
+        ["bash", "-c", command], cwd=cwd, timeout_s=timeout_s, max_output_chars=cap
+    )
+    assert result.exit_code == 0, result
+    return result.stdout
+
+
+async def test_runs_in_cwd_with_exit_code_and_streams(workspace: Path) -> None:
+    result = await run_subprocess(
+        ["bash", "-c", "pwd; echo oops >&2; exit 3"],
+        cwd=workspace,
+        timeout_s=10,
+        max_output_chars=1000,
+    )
+    assert result.exit_code == 3
+    assert result.stdout == f"{workspace}\n"
+    assert result.stderr == "oops\n"
+    assert not result.timed_out and not result.truncated
+
+
+async def test_stdin_is_fed(workspace: Path) -> None:
+    result = await run_subprocess(
+        ["python3", "-I", "-"],
+        cwd=workspace,
+        timeout_s=10,
+        max_output_chars=1000,
+        stdin="print(sum(range(10)))",
+    )
+    assert (result.exit_code, result.stdout) == (0, "45\n")
+
+
+async def test_timeout_kills_the_whole_group_including_grandchildren(workspace: Path) -> None:
+    start = time.monotonic()
+    result = await run_subprocess(
+        ["bash", "-c", "sleep 100 & echo $!; (sleep 100 & echo $!; wait) & echo $$; sleep 100"],
+        cwd=workspace,
+        timeout_s=0.5,
+        max_output_chars=1000,
+    )
+    assert result.timed_out
+    assert time.monotonic() - start < 5
+    pids = [int(p) for p in result.stdout.split()]
+    assert len(pids) == 3
+    for pid in pids:
+        assert await gone(pid), f"pid {pid} survived the timeout"
+
+
+async def test_background_processes_do_not_outlive_a_finished_command(workspace: Path) -> None:
+    start = time.monotonic()
+    out = await bash("sleep 100 > /dev/null 2>&1 & echo $!", workspace)
+    assert time.monotonic() - start < 5
+    assert await gone(int(out))
+
+
+async def test_cancellation_kills_the_group(workspace: Path) -> None:
+    task = asyncio.create_task(
+        run_subprocess(
+            ["bash", "-c", "sleep 100 & echo $! > pid; sleep 100"],
+            cwd=workspace,
+            timeout_s=60,
+            max_output_chars=1000,
+        )
+    )
+    pid_file = workspace / "pid"
+    for _ in range(100):
+        if pid_file.exists() and pid_file.read_text().strip():
+            break
+        await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await gone(int(pid_file.read_text()))
+
+
+async def test_output_flood_is_capped_and_stopped(workspace: Path) -> None:
+    start = time.monotonic()
+    result = await run_subprocess(["yes"], cwd=workspace, timeout_s=30, max_output_chars=1000)
+    assert time.monotonic() - start < 10
+    assert result.truncated and result.killed_for_output and not result.timed_out
+    head, marker = result.stdout.rsplit("\n[... truncated: ", 1)
+    assert head == "y\n" * 500
+    assert "process killed for flooding output" in marker
+
+
+async def test_long_output_is_truncated_but_command_completes(workspace: Path) -> None:
+    result = await run_subprocess(
+        ["bash", "-c", "seq 1 20000; echo done >&2"],
+        cwd=workspace,
+        timeout_s=10,
+        max_output_chars=100,
+    )
+    assert result.exit_code == 0 and result.truncated and not result.killed_for_output
+    assert result.stdout.startswith("1\n2\n3\n")
+    assert result.stdout.endswith("more bytes not shown]")
+    assert result.stderr == "done\n"
+
+
+async def test_child_env_is_minimal(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEXFORGE_TEST_API_KEY", "sk-very-secret")
+    result = await run_subprocess(
+        ["env"], cwd=workspace, timeout_s=10, max_output_chars=10_000, env={"EXTRA": "1"}
+    )
+    env = dict(line.split("=", 1) for line in result.stdout.splitlines())
+    assert "sk-very-secret" not in result.stdout
+    assert env["HOME"] == str(workspace)
+    assert env["EXTRA"] == "1"
+    assert set(env) <= {"PATH", "HOME", "LANG", "LC_ALL", "EXTRA", "PWD", "SHLVL", "_"}
+
+
+async def test_resource_limits_apply(workspace: Path) -> None:
+    out = await bash("ulimit -t; ulimit -c; ulimit -f; ulimit -v", workspace, timeout_s=4)
+    cpu, core, fsize_kib, as_kib = out.split()
+    assert (cpu, core) == ("5", "0")
+    assert int(fsize_kib) == 64 * 1024
+    assert int(as_kib) == 2 * 1024 * 1024
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="privilege drop applies only when running as root")
+async def test_child_runs_unprivileged_when_we_are_root(workspace: Path) -> None:
+    out = await bash("id -u; id -g; id -G; ulimit -u; touch made", workspace)
+    uid, gid, groups, nproc = out.split("\n")[:4]
+    assert (int(uid), int(gid), groups, nproc) == (SANDBOX_UID, SANDBOX_UID, "65534", "256")
+    assert (workspace / "made").stat().st_uid == SANDBOX_UID
+
+
+async def test_child_has_no_network(workspace: Path) -> None:
+    if not (await sandbox_isolation()).network_isolated:
+        pytest.skip("unshare --net is not available here; children share the host network")
+    accepted = asyncio.Event()
+
+    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.set()
+        writer.close()
+
+    server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    probe = f"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=2)"
+    async with server:
+        result = await run_subprocess(
+            ["python3", "-I", "-c", probe], cwd=workspace, timeout_s=10, max_output_chars=2000
+        )
+    assert result.exit_code != 0
+    assert "OSError" in result.stderr or "unreachable" in result.stderr
+    assert not accepted.is_set()
