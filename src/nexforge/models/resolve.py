@@ -23,8 +23,13 @@ HOW_TO_CONFIGURE = (
 )
 
 
+# Models built from settings are shared by every run in the process: concurrent runs then
+# share one connection pool per event loop instead of opening one each.
+_shared_models: dict[str, Model] = {}
+
+
 class ModelResolver:
-    """Resolves agents' models for one run; equal settings share one Model instance."""
+    """Resolves agents' models for one run; equal settings share one Model process-wide."""
 
     def __init__(
         self,
@@ -34,7 +39,6 @@ class ModelResolver:
     ) -> None:
         self._override = override
         self._env = os.environ if env is None else env
-        self._built: dict[str, Model] = {}
 
     def resolve(
         self, agent: str, agent_model: Model | ModelSettings | None, parent: Model | None
@@ -54,10 +58,23 @@ class ModelResolver:
     def _materialise(self, candidate: Model | ModelSettings, agent: str) -> Model:
         if not isinstance(candidate, ModelSettings):
             return candidate
-        key = candidate.model_dump_json()
-        if key not in self._built:
-            self._built[key] = self._build(candidate, agent)
-        return self._built[key]
+        settings = self._with_env(candidate)
+        key = settings.model_dump_json()
+        model = _shared_models.get(key)
+        if model is None:
+            model = _shared_models[key] = self._build(settings, agent)
+        return model
+
+    def _with_env(self, settings: ModelSettings) -> ModelSettings:
+        if settings.provider != "openai":
+            return settings
+        return settings.model_copy(
+            update={
+                "base_url": settings.base_url or self._env.get("NEXFORGE_BASE_URL"),
+                "model": settings.model or self._env.get("NEXFORGE_MODEL"),
+                "api_key": settings.api_key or self._env.get("NEXFORGE_API_KEY"),
+            }
+        )
 
     def _build(self, settings: ModelSettings, agent: str) -> Model:
         if settings.provider == "local":
@@ -67,21 +84,7 @@ class ModelResolver:
             )
         from nexforge.models.openai import OpenAIChatModel
 
-        filled = settings.model_copy(
-            update={
-                "base_url": settings.base_url or self._env.get("NEXFORGE_BASE_URL"),
-                "model": settings.model or self._env.get("NEXFORGE_MODEL"),
-                "api_key": settings.api_key or self._env.get("NEXFORGE_API_KEY"),
-            }
-        )
         try:
-            return OpenAIChatModel.from_settings(filled)
+            return OpenAIChatModel.from_settings(settings)
         except ModelNotConfiguredError as exc:
             raise ModelNotConfiguredError(f"agent {agent!r}: {exc}") from exc
-
-    async def aclose(self) -> None:
-        """Close the HTTP sessions of models this resolver built."""
-        for model in self._built.values():
-            close = getattr(model, "aclose", None)
-            if close is not None:
-                await close()

@@ -80,10 +80,17 @@ async def compact(
     context_length: int,
     model: Model,
     agent: str,
+    *,
+    estimate: int | None = None,
 ) -> tuple[list[Message], str | None]:
-    """Return the view to send and a note of what was done (``None``: nothing)."""
+    """Return the view to send and a note of what was done (``None``: nothing).
+
+    ``estimate`` is the caller's running token estimate of ``messages``, if it keeps one.
+    """
     budget = int(context_length * policy.trigger_ratio)
-    if not policy.enabled or estimate_tokens(messages) <= budget:
+    if estimate is None:
+        estimate = estimate_tokens(messages)
+    if not policy.enabled or estimate <= budget:
         return messages, None
     view, truncated = truncate_tool_results(messages, policy)
     note = f"truncated {truncated} tool results"

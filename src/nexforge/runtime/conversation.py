@@ -159,7 +159,6 @@ class Conversation:
                 await asyncio.gather(task, return_exceptions=True)
 
     async def aclose(self) -> None:
-        await self._resolver.aclose()
         if self._own_workspace:
             shutil.rmtree(self.workspace, ignore_errors=True)
 

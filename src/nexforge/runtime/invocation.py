@@ -75,6 +75,9 @@ class Invocation:
     deadline: float
     tokens_used: int = 0
     steps: int = 0
+    history_tokens: int = 0
+    """Running estimate of the episode's messages[:history_counted], kept incrementally."""
+    history_counted: int = 0
     children: list[Invocation] = field(default_factory=list)
 
 

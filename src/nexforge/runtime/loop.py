@@ -16,7 +16,7 @@ from nexforge.core.messages import Message
 from nexforge.core.trajectory import StopReason
 from nexforge.models.base import ModelRequest, ModelResponse
 from nexforge.models.settings import DEFAULT_CONTEXT_LENGTH, ModelSettings
-from nexforge.runtime.compaction import compact
+from nexforge.runtime.compaction import compact, estimate_tokens
 from nexforge.runtime.dispatch import dispatch_calls
 from nexforge.runtime.events import ModelCallFinished, ModelCallStarted
 from nexforge.runtime.invocation import Invocation
@@ -62,8 +62,16 @@ def _limit_reached(inv: Invocation, state: RunState) -> StopReason | None:
 
 async def _call_model(inv: Invocation, state: RunState, hook: HookContext) -> ModelResponse:
     history = inv.episode.messages
+    # Episodes only grow, so the estimate is kept incrementally instead of re-read each step.
+    inv.history_tokens += estimate_tokens(history[inv.history_counted :])
+    inv.history_counted = len(history)
     view, note = await compact(
-        history, inv.agent.compaction, _context_length(inv), inv.model, inv.agent.name
+        history,
+        inv.agent.compaction,
+        _context_length(inv),
+        inv.model,
+        inv.agent.name,
+        estimate=inv.history_tokens,
     )
     codec = inv.codec
     request = ModelRequest(

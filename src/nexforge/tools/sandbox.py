@@ -241,14 +241,12 @@ async def run_subprocess(
         timed_out = True
     finally:
         # Also on success and on cancellation: nothing the command started survives it.
+        # Reaping after SIGKILL is quick, so it is awaited even while being cancelled.
         _kill_group(proc.pid)
-        if not timed_out and proc.returncode is None:
-            for task in tasks:
-                task.cancel()
-    exit_code = await proc.wait()
-    _, pending = await asyncio.wait(tasks, timeout=_READER_GRACE_S)
-    for task in pending:  # a setsid'd grandchild may still hold a pipe open
-        task.cancel()
+        exit_code = await proc.wait()
+        _, pending = await asyncio.wait(tasks, timeout=_READER_GRACE_S)
+        for task in pending:  # a setsid'd grandchild may still hold a pipe open
+            task.cancel()
     killed = flooded.is_set()
     stdout, cut_out = out.text(killed_for_output=killed)
     stderr, cut_err = err.text(killed_for_output=killed)

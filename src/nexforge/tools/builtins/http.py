@@ -37,7 +37,7 @@ class HttpOptions(CommonOptions):
     allow: list[str] = Field(default_factory=list)
     max_bytes: int = Field(default=200_000, gt=0)
     max_redirects: int = Field(default=5, ge=0)
-    timeout_s: float = 15.0
+    timeout_s: float = Field(default=15.0, gt=0)
 
     @field_validator("allow")
     @classmethod

@@ -6,6 +6,8 @@ import signal
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field
+
 from nexforge.tools.base import Tool, ToolContext, ToolOutcome
 from nexforge.tools.builtins.options import CommonOptions, parse_options
 from nexforge.tools.sandbox import SubprocessResult, run_subprocess
@@ -20,7 +22,7 @@ _BACKSTOP_S = 10.0
 class ProcessOptions(CommonOptions):
     """``timeout_s`` is the command's wall-clock limit."""
 
-    timeout_s: float = 60.0
+    timeout_s: float = Field(default=60.0, gt=0)
 
 
 def format_result(result: SubprocessResult, timeout_s: float) -> ToolOutcome:

@@ -13,7 +13,7 @@ from pydantic import Field
 from nexforge.tools.base import Tool, ToolContext
 from nexforge.tools.builtins.options import CommonOptions, parse_options
 from nexforge.tools.errors import ToolInputError
-from nexforge.tools.schema import tool_from_function
+from nexforge.tools.schema import parse_docstring, tool_from_function
 
 _CELL_CHARS = 200
 _PROGRESS_OPS = 1000
@@ -29,7 +29,7 @@ class SqliteOptions(CommonOptions):
     database: str
     readonly: bool = True
     max_rows: int = Field(default=200, gt=0)
-    timeout_s: float = 30.0
+    timeout_s: float = Field(default=30.0, gt=0)
 
 
 def make_sqlite_query(options: dict[str, Any] | None, base_dir: Path | None) -> Tool:
@@ -68,14 +68,14 @@ def make_sqlite_query(options: dict[str, Any] | None, base_dir: Path | None) -> 
         finally:
             conn.close()
 
-    tool = tool_from_function(
+    summary, _ = parse_docstring(sqlite_query.__doc__ or "")
+    return tool_from_function(
         sqlite_query,
+        description=f"{summary} The database is opened {mode}.",
         read_only=opts.readonly,
         timeout_s=opts.timeout_s + _BACKSTOP_S,
         max_output_chars=opts.max_output_chars,
     )
-    tool.spec.description += f" The database is opened {mode}."
-    return tool
 
 
 def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
