@@ -73,7 +73,7 @@ async def scripted_steps(runs: int, steps: int, *, sync_tool: bool = False) -> f
     agent = Agent(
         name="bench",
         tools=[tool],
-        model=ScriptedModel(respond),
+        model=ScriptedModel(respond, record_requests=False),
         limits=Limits(max_steps=steps + 1),
     )
     workspace = Path.cwd()

@@ -114,3 +114,22 @@ def test_schema_command_prints_the_published_schema() -> None:
     proc = nexforge("schema")
     assert proc.returncode == 0
     assert json.loads(proc.stdout)["properties"]["name"]
+
+
+def test_chat_keeps_one_conversation_across_turns(server: MockOpenAIServer) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "nexforge", "chat", str(EXAMPLES / "codebase_qa" / "reader.yaml")],
+        input="What is here?\n\nAnd now?\n/exit\n",
+        capture_output=True,
+        text=True,
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("NEXFORGE_")},
+            **endpoint(server),
+        },
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("reader> The folder holds app/ and scripts/.") == 2
+    assert len(server.requests) == 4
+    second_turn = [m.get("content") for m in server.requests[2]["messages"] if m["role"] == "user"]
+    assert second_turn == ["What is here?", "And now?"]

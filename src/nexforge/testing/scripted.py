@@ -79,8 +79,10 @@ class ScriptedModel:
         *,
         name: str = "scripted",
         context_length: int = DEFAULT_CONTEXT_LENGTH,
+        record_requests: bool = True,
     ) -> None:
         self._name = name
+        self._record = record_requests
         self.context_length = context_length
         self._responder: Responder | None = None
         self._queues: dict[str | None, list[Step]] = {}
@@ -97,7 +99,8 @@ class ScriptedModel:
         return self._name
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
-        self.requests.append(request)
+        if self._record:
+            self.requests.append(request)
         if self._responder is not None:
             value = self._responder(request)
             if inspect.isawaitable(value):
