@@ -133,3 +133,37 @@ def test_chat_keeps_one_conversation_across_turns(server: MockOpenAIServer) -> N
     assert len(server.requests) == 4
     second_turn = [m.get("content") for m in server.requests[2]["messages"] if m["role"] == "user"]
     assert second_turn == ["What is here?", "And now?"]
+
+
+def test_undefined_prompt_variable_is_a_config_error_at_load(tmp_path: Path) -> None:
+    bad = tmp_path / "agent.yaml"
+    bad.write_text(
+        "name: a\nprompt_vars: {team: x}\nsystem_prompt: 'Hi {{ nope }} of {{ team }}'\n"
+    )
+    proc = nexforge("run", str(bad), "task")
+    assert proc.returncode == 2
+    assert "agent.yaml:3: system_prompt: undefined template variable 'nope'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_unwritable_trace_and_missing_workspace_are_one_line_errors(
+    server: MockOpenAIServer, tmp_path: Path
+) -> None:
+    reader = str(EXAMPLES / "codebase_qa" / "reader.yaml")
+    missing = nexforge(
+        "run", reader, "t", "--workspace", str(tmp_path / "nope"), env=endpoint(server)
+    )
+    assert missing.returncode == 1 and "is not a directory" in missing.stderr
+    assert len(missing.stderr.strip().splitlines()) == 1
+    unwritable = nexforge(
+        "run",
+        reader,
+        "t",
+        "--workspace",
+        str(EXAMPLES / "codebase_qa" / "sample_repo"),
+        "--trace-out",
+        str(tmp_path / "no" / "such" / "dir" / "t.json"),
+        env=endpoint(server),
+    )
+    assert unwritable.returncode == 1 and "--trace-out" in unwritable.stderr
+    assert "Traceback" not in unwritable.stderr

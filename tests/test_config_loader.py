@@ -85,6 +85,7 @@ def framework(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         description: Finds sources.
         model: openai:gpt-4o-mini
         system_prompt_file: ../prompts/researcher.md
+        prompt_vars: {topic: sources}
         sub_agents:
           - config: sub/fetcher.yaml
         """,

@@ -118,8 +118,6 @@ async def test_max_depth_refuses_a_deeper_sub_agent_as_a_tool_error() -> None:
     )
     team = make_team(model)
     team.limits = Limits(max_depth=1)
-    for sub in team.sub_agents:
-        sub.limits = Limits(max_depth=1)
     with model:
         result = await team.arun("go")
     analyst = next(e for e in result.trajectory.episodes if e.agent == "analyst")

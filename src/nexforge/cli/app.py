@@ -6,8 +6,9 @@ import asyncio
 import json
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -15,7 +16,7 @@ from rich.markup import escape
 
 from nexforge import __version__
 from nexforge.cli.progress import render_event
-from nexforge.core.errors import ConfigError, NexForgeError
+from nexforge.core.errors import ConfigError, NexForgeError, describe_error
 from nexforge.core.trajectory import RunResult
 from nexforge.models.settings import ModelSettings
 from nexforge.runtime.agent import Agent
@@ -30,6 +31,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+T = TypeVar("T")
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False)
 
@@ -50,6 +52,19 @@ WorkspaceOption = Annotated[
 def fail(message: str, code: int = 1) -> NoReturn:
     err.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
     raise typer.Exit(code)
+
+
+def _guarded(action: Callable[[], T]) -> T:
+    """Run ``action``; any error becomes one line on stderr (the traceback goes to the log)."""
+    try:
+        return action()
+    except NexForgeError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        fail("interrupted", 130)
+    except Exception as exc:
+        logging.getLogger(__name__).debug("unexpected error", exc_info=exc)
+        fail(f"unexpected error: {describe_error(exc)}")
 
 
 def _model_override(spec: str | None) -> ModelSettings | None:
@@ -98,12 +113,12 @@ def run(
     """Run an agent hierarchy on one task."""
     override = _model_override(model)
     agent = _load(config)
-    try:
-        result = asyncio.run(_run(agent, task, override, workspace, quiet=as_json))
-    except NexForgeError as exc:
-        fail(str(exc))
+    result = _guarded(lambda: asyncio.run(_run(agent, task, override, workspace, quiet=as_json)))
     if trace_out is not None:
-        trace_out.write_text(result.trajectory.model_dump_json(indent=2), encoding="utf-8")
+        try:
+            trace_out.write_text(result.trajectory.model_dump_json(indent=2), encoding="utf-8")
+        except OSError as exc:
+            fail(f"--trace-out: cannot write {trace_out}: {exc.strerror or exc}")
     if as_json:
         payload = result.model_dump(
             mode="json", include={"final_output", "stop_reason", "steps", "usage", "trajectory"}
@@ -142,10 +157,7 @@ def chat(
     """Talk to an agent hierarchy, turn by turn (/exit or Ctrl-D to leave)."""
     override = _model_override(model)
     agent = _load(config)
-    try:
-        asyncio.run(_chat(agent, override, workspace))
-    except NexForgeError as exc:
-        fail(str(exc))
+    _guarded(lambda: asyncio.run(_chat(agent, override, workspace)))
 
 
 @app.command()

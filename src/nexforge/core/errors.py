@@ -72,3 +72,9 @@ class ToolCallFormatError(NexForgeError):
 
 class ScriptError(AssertionError):
     """A ScriptedModel was called in a way its script did not allow (a test failure)."""
+
+
+def describe_error(exc: BaseException) -> str:
+    """``Type: message`` on one line (just ``Type`` when the message is empty)."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -35,12 +35,6 @@ class Usage(BaseModel):
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
-    def add(self, other: Usage) -> None:
-        self.prompt_tokens += other.prompt_tokens
-        self.completion_tokens += other.completion_tokens
-        self.model_calls += other.model_calls
-        self.tool_calls += other.tool_calls
-
 
 class Span(BaseModel):
     """A timed unit of work: an agent invocation, a model call or a tool call."""

@@ -1,7 +1,9 @@
 """Context compaction: keep a long episode inside the model's context length.
 
-Applied to the view sent to the model, never to the episode's own record. First old
-tool results are truncated; then, if allowed, older turns are replaced by a summary.
+Applied to the view sent to the model, never to the episode's own record (each step's
+llm span says what was done). First old tool results are truncated; then, if the policy
+allows, older turns are replaced by a model-written summary, which is kept and reused
+on later steps rather than rewritten every step.
 """
 
 from __future__ import annotations
@@ -9,14 +11,13 @@ from __future__ import annotations
 import json
 
 from nexforge.core.messages import Message
-from nexforge.models.base import Model, ModelRequest, Sampling
-from nexforge.runtime.limits import CompactionPolicy
 
 _MESSAGE_OVERHEAD_TOKENS = 4
 SUMMARY_PROMPT = (
-    "Summarise the conversation so far for your own later use: the task, what has been "
-    "done, facts learned from tools (ids, names, numbers), and what remains. Be concise."
+    "Summarise the work below for your own later use: the task, what has been done, facts "
+    "learned from tools (ids, names, numbers), and what remains. Be concise."
 )
+SUMMARY_HEADER = "[Summary of earlier work]"
 
 
 def estimate_tokens(messages: list[Message]) -> int:
@@ -29,72 +30,57 @@ def estimate_tokens(messages: list[Message]) -> int:
     return chars // 4 + _MESSAGE_OVERHEAD_TOKENS * len(messages)
 
 
-def _recent_start(messages: list[Message], keep_recent: int) -> int:
+def recent_start(messages: list[Message], keep_recent: int) -> int:
     """Index where the untouched tail starts; never between a call and its results."""
     start = max(1, len(messages) - keep_recent)
-    while start > 1 and messages[start].role == "tool":
+    while 1 < start < len(messages) and messages[start].role == "tool":
         start -= 1
     return start
 
 
 def truncate_tool_results(
-    messages: list[Message], policy: CompactionPolicy
+    messages: list[Message], keep_recent: int, keep_chars: int
 ) -> tuple[list[Message], int]:
-    start = _recent_start(messages, policy.keep_recent)
+    start = recent_start(messages, keep_recent)
     out: list[Message] = []
     changed = 0
     for i, m in enumerate(messages):
         text = m.content or ""
-        if i < start and m.role == "tool" and len(text) > policy.truncated_chars:
-            dropped = len(text) - policy.truncated_chars
-            m = m.model_copy(
-                update={"content": f"{text[: policy.truncated_chars]}…[{dropped} chars truncated]"}
-            )
+        if i < start and m.role == "tool" and len(text) > keep_chars:
+            dropped = len(text) - keep_chars
+            m = m.model_copy(update={"content": f"{text[:keep_chars]}…[{dropped} chars truncated]"})
             changed += 1
         out.append(m)
     return out, changed
 
 
-async def summarize_older_turns(
-    messages: list[Message], policy: CompactionPolicy, model: Model, agent: str
-) -> list[Message]:
-    """Replace turns between the task and the recent tail by one summary message."""
-    start = _recent_start(messages, policy.keep_recent)
-    head = 2 if len(messages) > 1 and messages[1].role == "user" else 1
-    if start <= head:
-        return messages
-    request = ModelRequest(
-        messages=[*messages[:start], Message.user(SUMMARY_PROMPT)],
-        tool_choice="none",
-        sampling=Sampling(temperature=0.0),
-        agent=agent,
-    )
-    response = await model.complete(request)
-    summary = Message.user(f"[Summary of earlier work]\n{response.message.content or ''}")
-    return [*messages[:head], summary, *messages[start:]]
+def head_length(messages: list[Message]) -> int:
+    """The system message and the task: never summarised away."""
+    return 2 if len(messages) > 1 and messages[1].role == "user" else 1
 
 
-async def compact(
-    messages: list[Message],
-    policy: CompactionPolicy,
-    context_length: int,
-    model: Model,
-    agent: str,
-    *,
-    estimate: int | None = None,
-) -> tuple[list[Message], str | None]:
-    """Return the view to send and a note of what was done (``None``: nothing).
+def transcript(messages: list[Message]) -> str:
+    """Older turns as plain text, so any model (structured or text mode) can summarise them."""
+    lines: list[str] = []
+    for m in messages:
+        if m.role == "assistant":
+            if m.content:
+                lines.append(f"[assistant] {m.content}")
+            lines.extend(
+                f"[assistant called {c.name}] {json.dumps(c.arguments, ensure_ascii=False)}"
+                for c in m.tool_calls
+            )
+        elif m.role == "tool":
+            flag = " (error)" if m.is_error else ""
+            lines.append(f"[result of {m.name}{flag}] {m.content or ''}")
+        else:
+            lines.append(f"[{m.role}] {m.content or ''}")
+    return "\n".join(lines)
 
-    ``estimate`` is the caller's running token estimate of ``messages``, if it keeps one.
-    """
-    budget = int(context_length * policy.trigger_ratio)
-    if estimate is None:
-        estimate = estimate_tokens(messages)
-    if not policy.enabled or estimate <= budget:
-        return messages, None
-    view, truncated = truncate_tool_results(messages, policy)
-    note = f"truncated {truncated} tool results"
-    if policy.summarize and estimate_tokens(view) > budget:
-        view = await summarize_older_turns(view, policy, model, agent)
-        note += "; summarised older turns"
-    return view, note
+
+def summary_request(older: list[Message]) -> list[Message]:
+    return [Message.user(f"{SUMMARY_PROMPT}\n\n{transcript(older)}")]
+
+
+def summary_message(text: str) -> Message:
+    return Message.user(f"{SUMMARY_HEADER}\n{text}")

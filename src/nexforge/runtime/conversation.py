@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from nexforge.core.errors import NexForgeError
 from nexforge.core.messages import Message
 from nexforge.core.trajectory import RunResult, StopReason, Trajectory, Usage
 from nexforge.models.base import Model
@@ -47,6 +48,8 @@ class Conversation:
         self.agent = agent
         self._resolver = ModelResolver(model)
         self._own_workspace = workspace is None
+        if workspace is not None and not Path(workspace).is_dir():
+            raise NexForgeError(f"workspace {workspace} is not a directory")
         self.workspace = Path(workspace) if workspace is not None else make_run_workspace()
         self._middleware = list(middleware)
         self._run_id = run_id
@@ -78,7 +81,7 @@ class Conversation:
             workspace=self.workspace,
             resolver=self._resolver,
             deadline=time.monotonic() + self.agent.limits.timeout_s,
-            token_budget=self.agent.limits.max_total_tokens,
+            max_depth=self.agent.limits.max_depth,
             middleware=self._middleware,
             emit=emit,
         )
@@ -101,20 +104,10 @@ class Conversation:
 
     def _start_root(self, state: RunState) -> Invocation:
         model = self._resolver.resolve(self.agent.name, self.agent.model, None)
-        trajectory = state.trace.trajectory
-        trajectory.provenance.model = model.name
-        if self._root is None:
-            self._root = start_invocation(self.agent, model, state, depth=0)
-            return self._root
-        # A continued turn reuses the root episode; it gets a fresh span, clock and step count.
-        previous = self._root
-        span = state.trace.start_span(
-            "agent", self.agent.name, None, {"episode": previous.episode.episode_id}
-        )
-        deadline = min(state.deadline, state.now() + self.agent.limits.timeout_s)
-        self._root = Invocation(
-            self.agent, model, previous.episode, 0, span, previous.toolbox, previous.codec, deadline
-        )
+        state.trace.trajectory.provenance.model = model.name
+        # A continued turn reuses the root episode, with a fresh span, clock and step count.
+        episode = self._root.episode if self._root is not None else None
+        self._root = start_invocation(self.agent, model, state, depth=0, episode=episode)
         return self._root
 
     def _finish(self, root: Invocation, outcome: EpisodeOutcome, before: Usage) -> RunResult:

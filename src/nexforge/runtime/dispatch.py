@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+from nexforge.core.errors import describe_error
 from nexforge.core.messages import Message, ToolCall
 from nexforge.runtime.events import (
     SubAgentFinished,
@@ -36,25 +37,38 @@ async def dispatch_calls(
     state: RunState,
     hook: HookContext,
     run_child: RunChild,
-) -> tuple[list[Message], str | None]:
-    """Run ``calls`` (at most ``max_parallel_tools`` at once) and return their tool
-    messages in call order, plus the final answer if a ``finish`` call succeeded."""
+    slots: list[Message | None],
+) -> str | None:
+    """Run ``calls`` (at most ``max_parallel_tools`` at once), writing each result into
+    ``slots`` (call order) as it arrives, so a caller that is interrupted keeps what
+    finished. Returns the final answer if a ``finish`` call succeeded.
+
+    If one call raises, the others are cancelled before the error propagates: nothing
+    keeps running, or writing into the trajectory, after the run has ended.
+    """
     state.usage.tool_calls += len(calls)
     if len(calls) == 1:
-        results = [await _run_call(inv, calls[0], state, hook, run_child)]
+        slots[0] = await _run_call(inv, calls[0], state, hook, run_child)
     else:
         gate = asyncio.Semaphore(inv.agent.limits.max_parallel_tools)
 
-        async def bounded(call: ToolCall) -> Message:
+        async def bounded(index: int, call: ToolCall) -> None:
             async with gate:
-                return await _run_call(inv, call, state, hook, run_child)
+                slots[index] = await _run_call(inv, call, state, hook, run_child)
 
-        results = list(await asyncio.gather(*(bounded(c) for c in calls)))
-    finished = next(
-        (r.content for r in results if r.name == FINISH_TOOL_NAME and not r.is_error),
-        None,
-    )
-    return results, finished
+        tasks = [asyncio.ensure_future(bounded(i, c)) for i, c in enumerate(calls)]
+        try:
+            await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+    for call, result in zip(calls, slots, strict=True):
+        if call.name == FINISH_TOOL_NAME and result is not None and not result.is_error:
+            answer = call.arguments.get("answer")
+            return answer if isinstance(answer, str) else result.content
+    return None
 
 
 async def _run_call(
@@ -64,18 +78,22 @@ async def _run_call(
     if emit is not None:
         emit(ToolCallStarted(inv.agent.name, inv.episode.episode_id, inv.depth, call))
     span = state.trace.start_span("tool", call.name, inv.span.span_id, call.arguments)
-    outcome: ToolOutcome | None = None
-    for mw in state.middleware:
-        changed = await apply_hook(mw, mw.before_tool(hook, call))
-        if isinstance(changed, ToolOutcome):
-            outcome = changed
-            break
-        if isinstance(changed, ToolCall):
-            call = changed
-    if outcome is None:
-        outcome = await _execute(inv, call, state, span.span_id, run_child)
-    for mw in state.middleware:
-        outcome = await apply_hook(mw, mw.after_tool(hook, call, outcome)) or outcome
+    try:
+        outcome: ToolOutcome | None = None
+        for mw in state.middleware:
+            changed = await apply_hook(mw, mw.before_tool(hook, call))
+            if isinstance(changed, ToolOutcome):
+                outcome = changed
+                break
+            if isinstance(changed, ToolCall):
+                call = changed
+        if outcome is None:
+            outcome = await _execute(inv, call, state, span.span_id, run_child)
+        for mw in state.middleware:
+            outcome = await apply_hook(mw, mw.after_tool(hook, call, outcome)) or outcome
+    except BaseException as exc:
+        state.trace.end_span(span, error=describe_error(exc))
+        raise
     state.trace.end_span(span, outcome.content, outcome.content if outcome.is_error else None)
     if emit is not None:
         emit(
@@ -116,7 +134,7 @@ async def _call_sub_agent(
     inv: Invocation, call: ToolCall, state: RunState, span_id: str, run_child: RunChild
 ) -> ToolOutcome:
     child = inv.toolbox.sub_agents[call.name]
-    max_depth = inv.agent.limits.max_depth
+    max_depth = min(state.max_depth, inv.agent.limits.max_depth)
     if inv.depth + 1 > max_depth:
         return ToolOutcome(
             f"sub-agent '{child.name}' refused: the hierarchy is limited to depth {max_depth}",
@@ -133,12 +151,11 @@ async def _call_sub_agent(
         model,
         state,
         depth=inv.depth + 1,
-        parent_episode_id=inv.episode.episode_id,
+        parent=inv,
         parent_tool_call_id=call.id,
         parent_span_id=span_id,
     )
     sub.episode.messages.append(Message.user(task))
-    inv.children.append(sub)
     if state.emit is not None:
         state.emit(
             SubAgentStarted(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from nexforge.core.messages import Message
 from nexforge.core.tools import ToolSpec
 from nexforge.core.trajectory import Episode, Span
 from nexforge.models.base import Model
@@ -14,6 +15,7 @@ from nexforge.runtime.prompt import render_system_prompt
 from nexforge.runtime.state import RunState
 from nexforge.tools.base import Tool
 
+CHILD_DEADLINE_MARGIN_S = 0.01
 SUB_AGENT_TASK_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
@@ -51,16 +53,11 @@ class Toolbox:
         return cls(tools=tools, sub_agents=subs, specs=specs)
 
 
-_toolbox_cache: dict[int, tuple[Agent, Toolbox]] = {}
-
-
-def toolbox_for(agent: Agent) -> Toolbox:
-    """Toolboxes are built once per agent object (agents are not mutated while running)."""
-    cached = _toolbox_cache.get(id(agent))
-    if cached is None or cached[0] is not agent:
-        cached = (agent, Toolbox.of(agent))
-        _toolbox_cache[id(agent)] = cached
-    return cached[1]
+def toolbox_for(agent: Agent, state: RunState) -> Toolbox:
+    box = state.toolboxes.get(id(agent))
+    if box is None:
+        box = state.toolboxes[id(agent)] = Toolbox.of(agent)
+    return box
 
 
 @dataclass
@@ -73,12 +70,34 @@ class Invocation:
     toolbox: Toolbox
     codec: ToolCallCodec | None
     deadline: float
+    """The earlier of the agent's own ``timeout_s`` and every ancestor's deadline."""
+    parent: Invocation | None = None
     tokens_used: int = 0
+    """Tokens of this invocation and of every sub-agent it called (its budget counts both)."""
     steps: int = 0
     history_tokens: int = 0
     """Running estimate of the episode's messages[:history_counted], kept incrementally."""
     history_counted: int = 0
-    children: list[Invocation] = field(default_factory=list)
+    summary_prefix: list[Message] | None = None
+    """When older turns were summarised: the view that replaces messages[:summary_upto]."""
+    summary_upto: int = 0
+
+    def over_budget(self) -> bool:
+        """True when this invocation or any caller above it has spent its token budget
+        (each counts its own calls and its sub-agents'; a turn starts from zero)."""
+        node: Invocation | None = self
+        while node is not None:
+            budget = node.agent.limits.max_total_tokens
+            if budget is not None and node.tokens_used >= budget:
+                return True
+            node = node.parent
+        return False
+
+    def add_tokens(self, tokens: int) -> None:
+        node: Invocation | None = self
+        while node is not None:
+            node.tokens_used += tokens
+            node = node.parent
 
 
 def start_invocation(
@@ -87,32 +106,38 @@ def start_invocation(
     state: RunState,
     *,
     depth: int,
-    parent_episode_id: str | None = None,
+    parent: Invocation | None = None,
     parent_tool_call_id: str | None = None,
     parent_span_id: str | None = None,
+    episode: Episode | None = None,
 ) -> Invocation:
-    toolbox = toolbox_for(agent)
+    """Start an agent's invocation: a new episode, or ``episode`` continued (a new turn)."""
+    toolbox = toolbox_for(agent, state)
     codec = None if agent.tool_call_format == "structured" else get_codec(agent.tool_call_format)
-    prompt = render_system_prompt(
-        agent.system_prompt,
-        agent=agent.name,
-        description=agent.description,
-        tools=toolbox.specs,
-        variables=agent.prompt_vars,
-    )
-    if codec is not None and toolbox.specs:
-        prompt = f"{prompt}\n\n{codec.system_prompt(toolbox.specs)}"
-    episode = state.trace.new_episode(
-        agent=agent.name,
-        model=model.name,
-        tool_call_format=agent.tool_call_format,
-        system_prompt=prompt,
-        tools=toolbox.specs,
-        parent_episode_id=parent_episode_id,
-        parent_tool_call_id=parent_tool_call_id,
-    )
+    if episode is None:
+        prompt = render_system_prompt(
+            agent.system_prompt,
+            agent=agent.name,
+            description=agent.description,
+            tools=toolbox.specs,
+            variables=agent.prompt_vars,
+        )
+        if codec is not None and toolbox.specs:
+            prompt = f"{prompt}\n\n{codec.system_prompt(toolbox.specs)}"
+        episode = state.trace.new_episode(
+            agent=agent.name,
+            model=model.name,
+            tool_call_format=agent.tool_call_format,
+            system_prompt=prompt,
+            tools=toolbox.specs,
+            parent_episode_id=parent.episode.episode_id if parent is not None else None,
+            parent_tool_call_id=parent_tool_call_id,
+        )
     span = state.trace.start_span(
         "agent", agent.name, parent_span_id, {"episode": episode.episode_id}
     )
-    deadline = min(state.deadline, state.now() + agent.limits.timeout_s)
-    return Invocation(agent, model, episode, depth, span, toolbox, codec, deadline)
+    # A child stops a moment before its parent, so it ends with its own ``timeout`` (and
+    # the parent records the result) rather than being cut off by the parent's scope.
+    outer = parent.deadline - CHILD_DEADLINE_MARGIN_S if parent is not None else state.deadline
+    deadline = min(outer, state.now() + agent.limits.timeout_s)
+    return Invocation(agent, model, episode, depth, span, toolbox, codec, deadline, parent)

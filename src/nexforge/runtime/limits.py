@@ -6,7 +6,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class Limits(BaseModel):
-    """Bounds on a run. A sub-agent inherits its parent's remaining wall-clock and token budget."""
+    """Bounds on an agent's run, per conversation turn.
+
+    A sub-agent also stops at its caller's deadline; an agent's token budget counts its own
+    model calls and those of the sub-agents it calls; the root's ``max_depth`` bounds the
+    whole hierarchy.
+    """
 
     model_config = ConfigDict(extra="forbid")
 

@@ -11,6 +11,8 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from nexforge.core.tools import ToolSpec
 
+PROMPT_BUILTINS = frozenset({"agent", "description", "tools", "today"})
+"""Variables every system prompt may use, besides the agent's own ``prompt_vars``."""
 _ENV = SandboxedEnvironment(
     undefined=StrictUndefined, keep_trailing_newline=False, autoescape=False
 )

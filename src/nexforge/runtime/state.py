@@ -7,12 +7,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nexforge.core.trajectory import StopReason, Usage
 from nexforge.models.resolve import ModelResolver
 from nexforge.runtime.events import Event
 from nexforge.runtime.middleware import Middleware
 from nexforge.runtime.tracing import TraceRecorder
+
+if TYPE_CHECKING:
+    from nexforge.runtime.invocation import Toolbox
 
 
 @dataclass
@@ -22,10 +26,13 @@ class RunState:
     resolver: ModelResolver
     deadline: float
     """``time.monotonic()`` value after which the run stops with ``timeout``."""
-    token_budget: int | None = None
+    max_depth: int
+    """The root agent's ``max_depth``: no sub-agent runs deeper, whatever its own limits."""
     middleware: list[Middleware] = field(default_factory=list)
     emit: Callable[[Event], None] | None = None
     cancel_requested: asyncio.Event = field(default_factory=asyncio.Event)
+    toolboxes: dict[int, Toolbox] = field(default_factory=dict)
+    """Per-run cache: an agent's toolbox is built once per run, so edits between runs count."""
 
     @property
     def usage(self) -> Usage:
@@ -44,6 +51,4 @@ class RunState:
             return "cancelled"
         if self.remaining_s() <= 0:
             return "timeout"
-        if self.token_budget is not None and self.usage.total_tokens >= self.token_budget:
-            return "budget"
         return None

@@ -16,8 +16,8 @@ from nexforge.core.trajectory import Episode, Provenance, Span, SpanKind, Trajec
 class TraceRecorder:
     """Builds a run's Trajectory as it happens; no external service, no round trip.
 
-    Ids are short and unique within the run (``s1``, ``e1``...), prefixed by nothing
-    random, so two traces of the same script compare equal after dropping timestamps.
+    Span and episode ids are short counters unique within the run (``s1``, ``e1``...),
+    so they read well in exports and stay stable across runs of the same script.
     """
 
     def __init__(self, query: str, *, run_id: str | None = None, framework: str | None = None):

@@ -12,6 +12,7 @@ from pathlib import Path
 from types import ModuleType
 
 import jinja2
+import jinja2.meta
 from jinja2.sandbox import SandboxedEnvironment
 
 from nexforge.core.errors import ConfigError
@@ -24,6 +25,7 @@ from nexforge.runtime.config.schema import AgentFile
 from nexforge.runtime.config.tool_entries import ToolBuildContext, build_tool
 from nexforge.runtime.config.validation import validate_document
 from nexforge.runtime.config.yaml_lines import YamlDocument, load_yaml
+from nexforge.runtime.prompt import PROMPT_BUILTINS
 from nexforge.tools.base import Tool
 
 
@@ -122,7 +124,9 @@ class _Loader:
             )
         if spec.system_prompt is not None:
             first_line = doc.text_lines.get(("system_prompt",)) or doc.line_of(("system_prompt",))
-            _check_jinja(spec.system_prompt, doc.file, first_line, "system_prompt")
+            _check_jinja(
+                spec.system_prompt, doc.file, first_line, "system_prompt", set(spec.prompt_vars)
+            )
             return spec.system_prompt
         if spec.system_prompt_file is None:
             raise doc.error(("system_prompt",), "required: system_prompt or system_prompt_file")
@@ -131,7 +135,7 @@ class _Loader:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise doc.error(("system_prompt_file",), f"cannot read {path}: {exc}") from exc
-        _check_jinja(text, path, 1, None)
+        _check_jinja(text, path, 1, None, set(spec.prompt_vars))
         return text
 
     def _model(self, doc: YamlDocument, spec: AgentFile) -> ModelSettings | None:
@@ -159,12 +163,24 @@ class _Loader:
         return spec.tool_call_format
 
 
-def _check_jinja(template: str, file: Path, first_line: int | None, key: str | None) -> None:
-    """Parse (never render) the template; a syntax error names the line in ``file``."""
+def _check_jinja(
+    template: str, file: Path, first_line: int | None, key: str | None, prompt_vars: set[str]
+) -> None:
+    """Parse (never render) the template. A syntax error, or a variable that is neither
+    built in nor in ``prompt_vars`` (it would fail at run time), names the line in ``file``."""
     try:
-        SandboxedEnvironment().parse(template)
+        ast = SandboxedEnvironment().parse(template)
     except jinja2.TemplateSyntaxError as exc:
         line = first_line + exc.lineno - 1 if first_line is not None else None
         raise ConfigError(
             f"Jinja syntax error: {exc.message}", file=file, line=line, key=key
         ) from exc
+    unknown = sorted(jinja2.meta.find_undeclared_variables(ast) - PROMPT_BUILTINS - prompt_vars)
+    if unknown:
+        known = ", ".join(sorted(PROMPT_BUILTINS | prompt_vars))
+        raise ConfigError(
+            f"undefined template variable {unknown[0]!r} (known: {known}; add it to prompt_vars)",
+            file=file,
+            line=first_line,
+            key=key,
+        )
