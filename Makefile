@@ -6,7 +6,9 @@ STAMP := $(VENV)/.installed
 
 .PHONY: setup demo test test-fast lint typecheck bench clean
 
+# The model check is cheap when tiny is already installed and verified (a stat).
 setup: $(STAMP)
+	$(BIN)/python -m nexforge.models.install tiny
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -100,7 +100,8 @@ def test_config_error_is_one_line_on_stderr(tmp_path: Path) -> None:
 
 
 def test_missing_model_says_how_to_configure_one(tmp_path: Path) -> None:
-    proc = nexforge("run", str(EXAMPLES / "codebase_qa" / "reader.yaml"), "task")
+    no_models = {"NEXFORGE_HOME": str(tmp_path)}
+    proc = nexforge("run", str(EXAMPLES / "codebase_qa" / "reader.yaml"), "task", env=no_models)
     assert proc.returncode == 1
     assert "NEXFORGE_BASE_URL" in proc.stderr and "Traceback" not in proc.stderr
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from nexforge.core import ModelNotConfiguredError
+from nexforge.core import ModelNotConfiguredError, NexForgeError
+from nexforge.models.install import model_status
+from nexforge.models.local import LocalModel
 from nexforge.models.openai import OpenAIChatModel
 from nexforge.models.resolve import ModelResolver
 from nexforge.models.settings import ModelSettings
@@ -45,15 +49,30 @@ def test_settings_fill_missing_fields_from_the_environment_and_are_shared() -> N
     assert first is again  # one client (and connection pool) per distinct endpoint
 
 
-def test_no_model_anywhere_says_how_to_configure_one() -> None:
-    with pytest.raises(ModelNotConfiguredError, match="NEXFORGE_BASE_URL") as info:
+def test_without_endpoint_or_embedded_model_the_error_says_how_to_get_one(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("NEXFORGE_HOME", str(tmp_path))
+    with pytest.raises(ModelNotConfiguredError) as info:
         ModelResolver(env={}).resolve("lead", None, None)
-    assert "'lead'" in str(info.value)
+    message = str(info.value)
+    assert "'lead'" in message and "nexforge models install tiny" in message
+    assert "NEXFORGE_BASE_URL" in message
 
 
-def test_local_provider_is_refused_clearly_until_it_exists() -> None:
-    with pytest.raises(ModelNotConfiguredError, match="local provider"):
-        ModelResolver(env={}).resolve("a", ModelSettings(provider="local", model="tiny"), None)
+def test_local_settings_with_a_missing_file_are_refused_clearly(tmp_path: Path) -> None:
+    with pytest.raises(NexForgeError, match="no model file at"):
+        ModelResolver(env={}).resolve(
+            "a", ModelSettings(provider="local", path=str(tmp_path / "nope.gguf")), None
+        )
+
+
+def test_the_embedded_model_is_the_last_fallback() -> None:
+    if model_status("tiny") != "verified":
+        pytest.skip("the tiny model is not installed (make setup installs it)")
+    model = ModelResolver(env={}).resolve("a", None, None)
+    assert isinstance(model, LocalModel)
+    assert model is ModelResolver(env={}).resolve("b", None, None)  # loaded once per process
 
 
 async def test_mixed_hierarchy_over_http_and_scripted() -> None:

@@ -29,7 +29,9 @@ def agent_for(*urls: str, retries: int = 4) -> Agent:
             fallback_base_urls=list(urls[1:]),
             model="mock-model",
             max_retries=retries,
-            timeout_s=0.5,
+            # Only an injected "timeout" fault (which never answers) waits this out; local
+            # answers need far less even on a loaded machine.
+            timeout_s=1.5,
         ),
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
@@ -152,6 +153,46 @@ async def test_search_files(ctx: ToolContext) -> None:
     assert len(capped.content.splitlines()) == 6
 
 
+async def test_search_files_speaks_grep_extended_regex(ctx: ToolContext) -> None:
+    (ctx.workspace / "a:b.txt").write_text("id 42\nword\n")
+    (ctx.workspace / "link.txt").symlink_to(ctx.workspace / "a:b.txt")
+
+    found = await call("search_files", ctx, pattern=r"^[a-z]+\s[0-9]{2}$")
+    assert found.content == "a:b.txt:1: id 42"  # the linked file is searched once
+    refused = await call("search_files", ctx, pattern=r"\d+")
+    assert refused == ToolOutcome(
+        r"grep -E has no \d or \D; write [0-9] or [^0-9] instead", is_error=True
+    )
+    assert (await call("search_files", ctx, pattern=r"\\d")).content == "no matches"
+    assert "POSIX extended regular expression" in make_builtin("search_files").spec.description
+
+
+@pytest.mark.parametrize(
+    ("pattern", "answers"),
+    [
+        # Exponential for a backtracking engine like Python's re, linear for grep's DFA.
+        ("(a+)+$", ("no matches",)),
+        # Backreferences need backtracking in grep too: killed at the deadline (or, with a
+        # smarter grep, answered: every line matches at its end).
+        (r"(a*)*\1$", ("search timed out after 2s", "big.txt:1: aaa")),
+    ],
+)
+async def test_catastrophic_pattern_does_not_stall_other_runs(
+    ctx: ToolContext, pattern: str, answers: tuple[str, ...]
+) -> None:
+    (ctx.workspace / "big.txt").write_text(("a" * 5000 + "b\n") * 200)
+    search = asyncio.create_task(call("search_files", ctx, {"timeout_s": 2}, pattern=pattern))
+    ticks = 0
+    while not search.done():
+        ticks += 1
+        await asyncio.sleep(0)
+    outcome = search.result()
+
+    assert ticks > 1, "the event loop served nothing else while the search ran"
+    # Our own deadline or a result, never the executor's backstop timeout.
+    assert outcome.content.startswith(answers), outcome.content[:200]
+
+
 # --- processes ---------------------------------------------------------------------------
 
 
@@ -164,10 +205,20 @@ async def test_run_shell_and_run_python(ctx: ToolContext) -> None:
 
 
 async def test_run_shell_timeout_is_an_error_with_partial_output(ctx: ToolContext) -> None:
-    outcome = await call("run_shell", ctx, {"timeout_s": 0.5}, command="echo started; sleep 30")
+    # 2 s: ample for bash to print before the deadline on a loaded machine.
+    outcome = await call("run_shell", ctx, {"timeout_s": 2}, command="echo started; sleep 100")
     assert outcome == ToolOutcome(
-        "timed out after 0.5s (process group killed)\n--- stdout ---\nstarted", is_error=True
+        "timed out after 2s (process group killed)\n--- stdout ---\nstarted", is_error=True
     )
+
+
+@pytest.mark.parametrize("name", ["run_shell", "run_python"])
+def test_process_tools_describe_only_what_is_always_enforced(name: str) -> None:
+    description = make_builtin(name, {"timeout_s": 7, "max_output_chars": 123}).spec.description
+    for promise in ["workspace directory", "clean environment", "after 7s", "123 characters"]:
+        assert promise in description
+    # Network and user isolation depend on the host (root, unshare): not promised.
+    assert "network" not in description and "unprivileged" not in description
 
 
 # --- sqlite ------------------------------------------------------------------------------

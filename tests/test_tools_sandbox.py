@@ -6,7 +6,7 @@ import asyncio
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -31,20 +31,25 @@ def alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-async def gone(pid: int, within_s: float = 3.0) -> bool:
+async def until(condition: Callable[[], bool], within_s: float = 30.0) -> bool:
+    """Poll ``condition``; the bound only keeps a broken test from hanging, so it is large."""
     deadline = time.monotonic() + within_s
-    while alive(pid):
+    while not condition():
         if time.monotonic() > deadline:
             return False
         await asyncio.sleep(0.05)
     return True
 
 
-async def bash(command: str, cwd: Path, timeout_s: float = 10, cap: int = 10_000) -> str:
+async def gone(pid: int) -> bool:
+    return await until(lambda: not alive(pid))
+
+
+async def bash(command: str, cwd: Path, timeout_s: float = 30, cap: int = 10_000) -> str:
     result = await run_subprocess(
         ["bash", "-c", command], cwd=cwd, timeout_s=timeout_s, max_output_chars=cap
     )
-    assert result.exit_code == 0, result
+    assert result.exit_code == 0 and not result.timed_out, result
     return result.stdout
 
 
@@ -73,15 +78,14 @@ async def test_stdin_is_fed(workspace: Path) -> None:
 
 
 async def test_timeout_kills_the_whole_group_including_grandchildren(workspace: Path) -> None:
-    start = time.monotonic()
+    # The timeout is long enough for bash to start everything even on a loaded machine.
     result = await run_subprocess(
         ["bash", "-c", "sleep 100 & echo $!; (sleep 100 & echo $!; wait) & echo $$; sleep 100"],
         cwd=workspace,
-        timeout_s=0.5,
+        timeout_s=5,
         max_output_chars=1000,
     )
     assert result.timed_out
-    assert time.monotonic() - start < 5
     pids = [int(p) for p in result.stdout.split()]
     assert len(pids) == 3
     for pid in pids:
@@ -89,9 +93,8 @@ async def test_timeout_kills_the_whole_group_including_grandchildren(workspace: 
 
 
 async def test_background_processes_do_not_outlive_a_finished_command(workspace: Path) -> None:
-    start = time.monotonic()
+    # bash() asserts the call ended with the command, not at its timeout.
     out = await bash("sleep 100 > /dev/null 2>&1 & echo $!", workspace)
-    assert time.monotonic() - start < 5
     assert await gone(int(out))
 
 
@@ -105,10 +108,7 @@ async def test_cancellation_kills_the_group(workspace: Path) -> None:
         )
     )
     pid_file = workspace / "pid"
-    for _ in range(100):
-        if pid_file.exists() and pid_file.read_text().strip():
-            break
-        await asyncio.sleep(0.05)
+    assert await until(lambda: pid_file.exists() and pid_file.read_text().endswith("\n"))
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -116,9 +116,8 @@ async def test_cancellation_kills_the_group(workspace: Path) -> None:
 
 
 async def test_output_flood_is_capped_and_stopped(workspace: Path) -> None:
-    start = time.monotonic()
-    result = await run_subprocess(["yes"], cwd=workspace, timeout_s=30, max_output_chars=1000)
-    assert time.monotonic() - start < 10
+    result = await run_subprocess(["yes"], cwd=workspace, timeout_s=60, max_output_chars=1000)
+    # Stopped for the flood, not left running until the timeout.
     assert result.truncated and result.killed_for_output and not result.timed_out
     head, marker = result.stdout.rsplit("\n[... truncated: ", 1)
     assert head == "y\n" * 500
@@ -152,17 +151,20 @@ async def test_child_env_is_minimal(workspace: Path, monkeypatch: pytest.MonkeyP
 
 async def test_resource_limits_apply(workspace: Path) -> None:
     out = await bash("ulimit -t; ulimit -c; ulimit -f; ulimit -v", workspace, timeout_s=4)
-    cpu, core, fsize_kib, as_kib = out.split()
-    assert (cpu, core) == ("5", "0")
-    assert int(fsize_kib) == 64 * 1024
-    assert int(as_kib) == 2 * 1024 * 1024
+    # The container's hard limits may be lower than ours; "unlimited" fails int().
+    cpu_s, core, fsize_kib, as_kib = (int(value) for value in out.split())
+    assert 0 < cpu_s <= 5  # the timeout, rounded up, plus one second
+    assert core == 0
+    assert 0 < fsize_kib <= 64 * 1024
+    assert 0 < as_kib <= 2 * 1024 * 1024
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="privilege drop applies only when running as root")
 async def test_child_runs_unprivileged_when_we_are_root(workspace: Path) -> None:
     out = await bash("id -u; id -g; id -G; ulimit -u; touch made", workspace)
     uid, gid, groups, nproc = out.split("\n")[:4]
-    assert (int(uid), int(gid), groups, nproc) == (SANDBOX_UID, SANDBOX_UID, "65534", "256")
+    assert (int(uid), int(gid), groups) == (SANDBOX_UID, SANDBOX_UID, "65534")
+    assert 0 < int(nproc) <= 256  # the container's hard limit may be lower
     assert (workspace / "made").stat().st_uid == SANDBOX_UID
 
 

@@ -15,7 +15,9 @@ from rich.console import Console
 from rich.markup import escape
 
 from nexforge import __version__
+from nexforge.cli.models_cmd import models_app
 from nexforge.cli.progress import render_event
+from nexforge.cli.serve_cmd import serve_model
 from nexforge.core.errors import ConfigError, NexForgeError, describe_error
 from nexforge.core.trajectory import RunResult
 from nexforge.models.settings import ModelSettings
@@ -158,6 +160,10 @@ def chat(
     override = _model_override(model)
     agent = _load(config)
     _guarded(lambda: asyncio.run(_chat(agent, override, workspace)))
+
+
+app.add_typer(models_app, name="models", help="Install and list the embedded models.")
+app.command("serve-model")(serve_model)
 
 
 @app.command()

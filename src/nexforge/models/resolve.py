@@ -4,7 +4,8 @@
 2. the agent's own ``model:`` (a Model, or settings to build one);
 3. the parent agent's model (sub-agents inherit);
 4. ``NEXFORGE_BASE_URL`` + ``NEXFORGE_MODEL`` (+ optional ``NEXFORGE_API_KEY``);
-5. the embedded local model — not available yet: a clear error says how to configure one.
+5. the embedded local model (``tiny``), if installed; else a clear error says how to get
+   it or how to configure an endpoint.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from collections.abc import Mapping
 
 from nexforge.core.errors import ModelNotConfiguredError
 from nexforge.models.base import Model
+from nexforge.models.install import ModelFileError
 from nexforge.models.settings import ModelSettings
 
+EMBEDDED_DEFAULT = "tiny"
 HOW_TO_CONFIGURE = (
     "set NEXFORGE_BASE_URL and NEXFORGE_MODEL (and NEXFORGE_API_KEY if the endpoint needs "
     "one) to any OpenAI-compatible endpoint, add a `model:` block to the agent's YAML, or "
@@ -50,10 +53,13 @@ class ModelResolver:
             return parent
         if self._env.get("NEXFORGE_BASE_URL") and self._env.get("NEXFORGE_MODEL"):
             return self._materialise(ModelSettings(provider="openai"), agent)
-        raise ModelNotConfiguredError(
-            f"no model configured for agent {agent!r} (the embedded local model is not "
-            f"available yet): {HOW_TO_CONFIGURE}"
-        )
+        try:
+            return self._materialise(ModelSettings(provider="local", model=EMBEDDED_DEFAULT), agent)
+        except ModelFileError as exc:
+            raise ModelNotConfiguredError(
+                f"no model configured for agent {agent!r} and the embedded model is not "
+                f"available ({exc}); or {HOW_TO_CONFIGURE}"
+            ) from exc
 
     def _materialise(self, candidate: Model | ModelSettings, agent: str) -> Model:
         if not isinstance(candidate, ModelSettings):
@@ -78,13 +84,25 @@ class ModelResolver:
 
     def _build(self, settings: ModelSettings, agent: str) -> Model:
         if settings.provider == "local":
-            raise ModelNotConfiguredError(
-                f"agent {agent!r} asks for the local provider, which is not available yet: "
-                f"{HOW_TO_CONFIGURE}"
-            )
+            return _local_model(settings)
         from nexforge.models.openai import OpenAIChatModel
 
         try:
             return OpenAIChatModel.from_settings(settings)
         except ModelNotConfiguredError as exc:
             raise ModelNotConfiguredError(f"agent {agent!r}: {exc}") from exc
+
+
+def _local_model(settings: ModelSettings) -> Model:
+    """The embedded llama.cpp provider; deterministic (temperature 0) unless told otherwise."""
+    from nexforge.models.install import resolve_model_file
+    from nexforge.models.local import LocalModel
+
+    path = resolve_model_file(settings.path or settings.model or EMBEDDED_DEFAULT)
+    options: dict[str, float | int] = {
+        "temperature": 0.0 if settings.temperature is None else settings.temperature,
+        "timeout_s": settings.timeout_s,
+    }
+    if settings.max_tokens is not None:
+        options["default_max_tokens"] = settings.max_tokens
+    return LocalModel.shared(path, **options)

@@ -8,6 +8,7 @@ and stdlib json, because load benchmarks run it against a thousand concurrent cl
 from __future__ import annotations
 
 import asyncio
+import hmac
 import inspect
 import json
 import logging
@@ -186,15 +187,22 @@ class MockOpenAIServer:
 
     # --- handlers ------------------------------------------------------------------------
 
+    def _authorized(self, request: web.Request) -> bool:
+        if self._auth is None:
+            return True
+        # Constant-time, so response timing does not reveal how much of a guess was right.
+        given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
+        return hmac.compare_digest(given, self._auth.encode())
+
     async def _models(self, request: web.Request) -> web.StreamResponse:
-        if self._auth is not None and request.headers.get("Authorization") != self._auth:
+        if not self._authorized(request):
             return _error(401, "invalid or missing API key", "invalid_request_error")
         data = [{"id": self.model, "object": "model", "created": 0, "owned_by": "nexforge"}]
         return _json({"object": "list", "data": data})
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         self.stats["requests"] += 1
-        if self._auth is not None and request.headers.get("Authorization") != self._auth:
+        if not self._authorized(request):
             self.stats["401"] += 1
             return _error(401, "invalid or missing API key", "invalid_request_error")
         try:

@@ -15,6 +15,10 @@ Isolation, probed once per process:
   interface: no network at all). As root: ``unshare --net`` then ``setpriv`` drops to
   nobody; otherwise ``unshare --net --map-current-user``. Without it the child runs with
   the host network and a log line says so.
+
+``isolated=False`` skips the last two (no user switch, no namespace) for trusted helper
+programs such as ``grep`` that must read what the in-process file tools read; the
+process group, limits, clean environment, timeout and output cap still apply.
 """
 
 from __future__ import annotations
@@ -197,6 +201,7 @@ async def run_subprocess(
     max_output_chars: int,
     stdin: str | None = None,
     env: dict[str, str] | None = None,
+    isolated: bool = True,
 ) -> SubprocessResult:
     """Run ``argv`` in ``cwd`` inside the sandbox; never raises for what the child does.
 
@@ -204,7 +209,7 @@ async def run_subprocess(
     together exceed a drain budget the group is killed, so ``yes`` cannot exhaust memory
     or hold the call until its timeout.
     """
-    iso = await sandbox_isolation()
+    iso = await sandbox_isolation() if isolated else Isolation()
     proc = await asyncio.create_subprocess_exec(
         *iso.prefix,
         *argv,

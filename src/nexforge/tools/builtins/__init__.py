@@ -6,14 +6,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from nexforge.tools.base import Tool
-from nexforge.tools.builtins.files import (
-    make_list_dir,
-    make_read_file,
-    make_search_files,
-    make_write_file,
-)
+from nexforge.tools.builtins.files import make_list_dir, make_read_file, make_write_file
 from nexforge.tools.builtins.finish import FINISH_TOOL_NAME, make_finish
 from nexforge.tools.builtins.http import make_http_get
+from nexforge.tools.builtins.search import make_search_files
 from nexforge.tools.builtins.shell import make_run_python, make_run_shell
 from nexforge.tools.builtins.sqlite import make_sqlite_query
 

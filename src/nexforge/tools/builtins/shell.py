@@ -1,4 +1,13 @@
-"""Process built-ins: run_shell and run_python, both in the sandbox (see tools.sandbox)."""
+"""Process built-ins: run_shell and run_python, both in the sandbox (see tools.sandbox).
+
+Their descriptions promise the model only what holds everywhere: the workspace as the
+working directory, a clean environment, the time limit with the whole process group
+killed, and the output cap. The rest depends on the host. Running as root, the child
+drops to uid/gid 65534 (with ``setpriv`` or Popen's user switch), and where ``unshare``
+works it also gets a network namespace with no interfaces up; as an ordinary user it
+keeps that user's rights and, where ``unshare --map-current-user`` works, loses the
+network. Without ``unshare`` the child shares the host network.
+"""
 
 from __future__ import annotations
 
@@ -47,14 +56,20 @@ def format_result(result: SubprocessResult, timeout_s: float) -> ToolOutcome:
     return ToolOutcome("\n".join(parts), is_error=result.timed_out)
 
 
+def _limits_text(opts: ProcessOptions) -> str:
+    return (
+        "It runs with a clean environment (only PATH, a UTF-8 locale and HOME set to "
+        "the workspace); its process group is killed when it exits or after "
+        f"{opts.timeout_s:g}s, so background jobs do not outlive it; stdout and stderr "
+        f"are each cut after {opts.max_output_chars} characters."
+    )
+
+
 def make_run_shell(options: dict[str, Any] | None, base_dir: Path | None) -> Tool:
     opts = parse_options("run_shell", ProcessOptions, options)
 
     async def run_shell(ctx: ToolContext, command: str) -> ToolOutcome:
-        """Run a bash command in the workspace directory and return its exit code and output.
-
-        The command runs without network access and as an unprivileged user; background
-        processes are killed when the command ends.
+        """Run a bash command in the workspace directory; returns exit code and output.
 
         Args:
             command: The bash command line, run with 'bash -c'.
@@ -69,6 +84,10 @@ def make_run_shell(options: dict[str, Any] | None, base_dir: Path | None) -> Too
 
     return tool_from_function(
         run_shell,
+        description=(
+            "Run a bash command (bash -c) in the workspace directory and return its exit "
+            f"code, stdout and stderr. {_limits_text(opts)}"
+        ),
         timeout_s=opts.timeout_s + _BACKSTOP_S,
         max_output_chars=2 * opts.max_output_chars + 200,
     )
@@ -79,9 +98,6 @@ def make_run_python(options: dict[str, Any] | None, base_dir: Path | None) -> To
 
     async def run_python(ctx: ToolContext, code: str) -> ToolOutcome:
         """Run a Python 3 program in the workspace directory; returns exit code and output.
-
-        Print what you want to see. Runs as a separate process without network access;
-        files it writes stay in the workspace.
 
         Args:
             code: The complete program source.
@@ -98,6 +114,11 @@ def make_run_python(options: dict[str, Any] | None, base_dir: Path | None) -> To
 
     return tool_from_function(
         run_python,
+        description=(
+            "Run a Python 3 program (python3 -I, source via stdin) in the workspace "
+            "directory and return its exit code, stdout and stderr; print what you want "
+            f"to see. {_limits_text(opts)}"
+        ),
         timeout_s=opts.timeout_s + _BACKSTOP_S,
         max_output_chars=2 * opts.max_output_chars + 200,
     )
