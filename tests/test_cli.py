@@ -168,3 +168,36 @@ def test_unwritable_trace_and_missing_workspace_are_one_line_errors(
     )
     assert unwritable.returncode == 1 and "--trace-out" in unwritable.stderr
     assert "Traceback" not in unwritable.stderr
+
+
+def test_mock_demo_walks_the_codebase_example(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "nexforge.demo", "--mock"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "app/store.py" in proc.stdout and "scripts/report.py" in proc.stdout
+    trajectory = json.loads((tmp_path / "out" / "demo-trajectory.json").read_text())
+    assert {e["agent"] for e in trajectory["episodes"]} == {"lead", "investigator", "reader"}
+
+
+@pytest.mark.slow
+def test_demo_runs_on_the_embedded_model(tmp_path: Path) -> None:
+    from nexforge.models.install import model_status
+
+    if model_status("tiny") != "verified":
+        pytest.skip("the tiny model is not installed (make setup installs it)")
+    proc = subprocess.run(
+        [sys.executable, "-m", "nexforge.demo"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip()
+    assert "trajectory written to" in proc.stderr
+    assert (tmp_path / "out" / "demo-trajectory.json").is_file()

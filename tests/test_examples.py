@@ -5,6 +5,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
+
+from nexforge.models.install import model_status
+from nexforge.models.settings import ModelSettings
 from nexforge.runtime.config import load_agent
 from nexforge.testing import ScriptedModel, call, say
 
@@ -83,3 +87,40 @@ async def test_the_analyst_database_is_read_only(tmp_path: Path) -> None:
     result = await agent.arun("delete everything", model=model, workspace=tmp_path)
     refusal = result.trajectory.root_episode().messages[3]
     assert refusal.is_error
+
+
+async def test_stockroom_example_with_scripted_model(tmp_path: Path) -> None:
+    shutil.copytree(EXAMPLES / "stockroom" / "workspace", tmp_path, dirs_exist_ok=True)
+    agent = load_agent(EXAMPLES / "stockroom" / "lead.yaml")
+    model = ScriptedModel(
+        {
+            "lead": [call("clerk", task="How many city bikes?"), say("There are 12 city bikes.")],
+            "clerk": [call("read_file", path="stock.txt"), say("12")],
+        }
+    )
+    with model:
+        result = await agent.arun(
+            "How many city bikes are in stock?", model=model, workspace=tmp_path
+        )
+    clerk = next(e for e in result.trajectory.episodes if e.agent == "clerk")
+    assert "city bikes: 12" in (clerk.messages[3].content or "")
+
+
+@pytest.mark.slow
+async def test_stockroom_example_on_the_embedded_model(tmp_path: Path) -> None:
+    """Structure, not wording: the real 0.5B delegates, reads the file, and answers."""
+    if model_status("tiny") != "verified":
+        pytest.skip("the tiny model is not installed (make setup installs it)")
+    shutil.copytree(EXAMPLES / "stockroom" / "workspace", tmp_path, dirs_exist_ok=True)
+    agent = load_agent(EXAMPLES / "stockroom" / "lead.yaml")
+    result = await agent.arun(
+        "How many city bikes are in stock?",
+        model=ModelSettings(provider="local", model="tiny"),
+        workspace=tmp_path,
+    )
+    assert result.stop_reason == "completed" and result.final_output
+    clerk = next(e for e in result.trajectory.episodes if e.agent == "clerk")
+    calls = [c for m in clerk.messages for c in m.tool_calls]
+    assert calls and calls[0].name == "read_file"
+    results = [m for m in clerk.messages if m.role == "tool"]
+    assert results and not results[0].is_error and "city bikes" in (results[0].content or "")

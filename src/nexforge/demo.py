@@ -1,8 +1,9 @@
-"""``make demo``: run the codebase Q&A example hierarchy end to end over HTTP.
+"""``make demo``: run an example hierarchy end to end on the embedded model.
 
-Until the embedded model lands, the model is NexForge's mock OpenAI-compatible server
-driven by a small rule-based responder (it delegates, searches, reads, summarises). The
-runtime, the HTTP provider, the tools and tracing are all real.
+By default the ``stockroom`` example (lead -> clerk -> read_file) runs on the embedded
+Qwen2.5-Coder-0.5B model in-process, offline. ``--mock`` instead runs the larger
+``codebase_qa`` example over real HTTP against NexForge's mock OpenAI-compatible server,
+driven by a small rule-based responder. Either way the runtime, tools and tracing are real.
 """
 
 from __future__ import annotations
@@ -10,21 +11,28 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from nexforge.cli.progress import render_event
+from nexforge.core.errors import NexForgeError
+from nexforge.core.trajectory import RunResult
 from nexforge.models.settings import ModelSettings
 from nexforge.runtime.config import load_agent
 from nexforge.runtime.conversation import Conversation
 from nexforge.runtime.events import RunStopped
 from nexforge.testing.mock_server import MockOpenAIServer, MockReply
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "codebase_qa"
-QUESTION = "Which Python files import sqlite3?"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+MOCK_QUESTION = "Which Python files import sqlite3?"
+LOCAL_QUESTION = "How many city bikes are in stock?"
+TRAJECTORY_OUT = Path("out") / "demo-trajectory.json"
 
 
 def _is_sub_agent(tool: dict[str, Any]) -> bool:
@@ -75,34 +83,74 @@ def demo_responder(request: dict[str, Any]) -> MockReply:
     return MockReply(content=f"(mock model) I cannot help with: {task}")
 
 
-async def main() -> int:
-    console = Console(stderr=True, highlight=False, soft_wrap=True)
+async def _stream(console: Console, conversation: Conversation, question: str) -> RunResult:
+    result: RunResult | None = None
+    async for event in conversation.stream(question):
+        render_event(console, event)
+        if isinstance(event, RunStopped):
+            result = event.result
+    assert result is not None
+    return result
+
+
+async def run_local(console: Console) -> RunResult:
+    example = EXAMPLES / "stockroom"
     console.print(
-        "[bold]NexForge demo[/bold]: the codebase Q&A example (lead → investigator → reader)\n"
-        "Model: NexForge's mock OpenAI-compatible server with a rule-based responder, over\n"
-        "real HTTP on 127.0.0.1 with a bearer token. (The embedded local model is a separate\n"
-        "issue; point NEXFORGE_BASE_URL/NEXFORGE_MODEL at any endpoint to use a real one.)\n"
+        "[bold]NexForge demo[/bold]: the stockroom example (lead → clerk → read_file) on the\n"
+        "embedded model, Qwen2.5-Coder-0.5B-Instruct Q4_K_M, in-process through llama.cpp.\n"
+    )
+    agent = load_agent(example / "lead.yaml")
+    with tempfile.TemporaryDirectory(prefix="nexforge-demo-") as tmp:
+        workspace = Path(shutil.copytree(example / "workspace", Path(tmp) / "workspace"))
+        console.print(f"task: {LOCAL_QUESTION}\nworkspace: a copy of {example / 'workspace'}\n")
+        async with Conversation(
+            agent, model=ModelSettings(provider="local", model="tiny"), workspace=workspace
+        ) as conversation:
+            return await _stream(console, conversation, LOCAL_QUESTION)
+
+
+async def run_mock(console: Console) -> RunResult:
+    example = EXAMPLES / "codebase_qa"
+    console.print(
+        "[bold]NexForge demo (mock)[/bold]: the codebase Q&A example (lead → investigator →\n"
+        "reader) over real HTTP on 127.0.0.1 with a bearer token, against NexForge's mock\n"
+        "OpenAI-compatible server driven by a rule-based responder.\n"
     )
     token = secrets.token_urlsafe(16)
-    agent = load_agent(EXAMPLE / "lead.yaml")
+    agent = load_agent(example / "lead.yaml")
     async with MockOpenAIServer(responder=demo_responder, api_key=token) as server:
-        model = ModelSettings(
-            provider="openai", base_url=server.url, model=server.model, api_key=token
-        )
-        console.print(f"task: {QUESTION}\nworkspace: {EXAMPLE / 'sample_repo'}\n")
+        model = ModelSettings(base_url=server.url, model=server.model, api_key=token)
+        console.print(f"task: {MOCK_QUESTION}\nworkspace: {example / 'sample_repo'}\n")
         async with Conversation(
-            agent, model=model, workspace=EXAMPLE / "sample_repo"
+            agent, model=model, workspace=example / "sample_repo"
         ) as conversation:
-            async for event in conversation.stream(QUESTION):
-                render_event(console, event)
-                if isinstance(event, RunStopped):
-                    result = event.result
+            return await _stream(console, conversation, MOCK_QUESTION)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    if not EXAMPLES.is_dir():
+        console.print("the demo runs from a source checkout of NexForge (examples/ is missing)")
+        return 2
+    try:
+        result = asyncio.run(run_mock(console) if "--mock" in args else run_local(console))
+    except NexForgeError as exc:
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
+        return 1
+    TRAJECTORY_OUT.parent.mkdir(parents=True, exist_ok=True)
+    TRAJECTORY_OUT.write_text(result.trajectory.model_dump_json(indent=2), encoding="utf-8")
     console.print("\n[bold]final answer[/bold]:")
     sys.stdout.write((result.final_output or "") + "\n")
-    episodes = ", ".join(f"{e.agent}({len(e.messages)} msgs)" for e in result.trajectory.episodes)
-    console.print(f"\ntrajectory: {len(result.trajectory.spans)} spans; episodes: {episodes}")
+    episodes = ", ".join(
+        f"{e.agent} ({len(e.messages)} messages)" for e in result.trajectory.episodes
+    )
+    console.print(
+        f"\n{result.stop_reason} · {len(result.trajectory.episodes)} episodes: {episodes}\n"
+        f"trajectory written to {TRAJECTORY_OUT.resolve()}"
+    )
     return 0 if result.stop_reason == "completed" else 1
 
 
 if __name__ == "__main__":
-    raise SystemExit(asyncio.run(main()))
+    raise SystemExit(main())
