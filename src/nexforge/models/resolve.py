@@ -64,6 +64,9 @@ class ModelResolver:
     def _materialise(self, candidate: Model | ModelSettings, agent: str) -> Model:
         if not isinstance(candidate, ModelSettings):
             return candidate
+        if candidate.provider == "local":
+            # Resolve the file every time (a stat); LocalModel.shared keeps one per file.
+            return _local_model(candidate)
         settings = self._with_env(candidate)
         key = settings.model_dump_json()
         model = _shared_models.get(key)
@@ -72,8 +75,6 @@ class ModelResolver:
         return model
 
     def _with_env(self, settings: ModelSettings) -> ModelSettings:
-        if settings.provider != "openai":
-            return settings
         return settings.model_copy(
             update={
                 "base_url": settings.base_url or self._env.get("NEXFORGE_BASE_URL"),
@@ -83,8 +84,6 @@ class ModelResolver:
         )
 
     def _build(self, settings: ModelSettings, agent: str) -> Model:
-        if settings.provider == "local":
-            return _local_model(settings)
         from nexforge.models.openai import OpenAIChatModel
 
         try:
