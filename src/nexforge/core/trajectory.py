@@ -53,7 +53,11 @@ class Span(BaseModel):
 
 
 class Episode(BaseModel):
-    """One agent invocation, with exactly the system prompt, tools and messages its model saw."""
+    """One agent invocation: the system prompt, tools and messages its model saw.
+
+    ``messages`` is the full history; when compaction shortened what the model was sent
+    for a step, that step's llm span records what was cut (and any summary).
+    """
 
     model_config = ConfigDict(extra="forbid")
 

@@ -115,7 +115,7 @@ def request_to_wire(request: ModelRequest, defaults: Sampling | None = None) -> 
     return body
 
 
-def _decode_arguments(raw: Any) -> tuple[dict[str, Any], str | None]:
+def decode_arguments(raw: Any) -> tuple[dict[str, Any], str | None]:
     if isinstance(raw, dict):
         return raw, None
     if raw is None or (isinstance(raw, str) and not raw.strip()):
@@ -144,7 +144,7 @@ def response_from_wire(data: Any, default_model: str = "") -> ModelResponse:
     calls = []
     for index, call in enumerate(wire.get("tool_calls") or []):
         function = call.get("function") or {}
-        arguments, invalid = _decode_arguments(function.get("arguments"))
+        arguments, invalid = decode_arguments(function.get("arguments"))
         calls.append(
             ToolCall(
                 id=call.get("id") or f"call_{index}",

@@ -24,7 +24,7 @@ from nexforge.models.base import (
 )
 
 # The client direction's decoder: undecodable text is kept as ``invalid_arguments``.
-from nexforge.models.openai import _decode_arguments, message_to_wire
+from nexforge.models.openai import decode_arguments, message_to_wire
 
 
 class InvalidRequest(ValueError):
@@ -214,7 +214,7 @@ def _canonical_messages(wire: list[WireMessage]) -> list[Message]:
 
 
 def _tool_call(wire: WireToolCall) -> ToolCall:
-    arguments, invalid = _decode_arguments(wire.function.arguments)
+    arguments, invalid = decode_arguments(wire.function.arguments)
     return ToolCall(
         id=wire.id, name=wire.function.name, arguments=arguments, invalid_arguments=invalid
     )
