@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 # The model check is cheap when tiny is already installed and verified (a stat).
 setup: $(STAMP)
-	$(BIN)/python -m nexforge.models.install tiny
+	$(BIN)/nexforge models install tiny
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

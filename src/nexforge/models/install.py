@@ -4,8 +4,7 @@ Layout: ``<NEXFORGE_HOME>/models/<filename>`` plus ``<filename>.verified.json``,
 turns later checks into one ``stat`` instead of hashing half a gigabyte. Temp files and the
 download dir live next to the target (same filesystem, so ``os.replace`` is atomic) and are
 named ``.<filename>.*`` so the next install can sweep what a killed one left behind.
-
-``python -m nexforge.models.install tiny [--force]`` installs without the ``nexforge`` command.
+The command line is ``nexforge models install NAME`` (``nexforge.cli.models_cmd``).
 """
 
 from __future__ import annotations
@@ -370,11 +369,3 @@ def _fsync_dir(directory: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
-
-
-if __name__ == "__main__":
-    # `python -m nexforge.models.install tiny` = `nexforge models install tiny`, usable before
-    # the CLI is installed or mounted; imported here only, as the CLI depends on this module.
-    from nexforge.cli.models_cmd import models_app
-
-    models_app(["install", *sys.argv[1:]], prog_name="python -m nexforge.models.install")
