@@ -22,6 +22,7 @@ from nexforge.runtime.loop import EpisodeOutcome, run_episode
 from nexforge.runtime.middleware import Middleware
 from nexforge.runtime.state import RunState
 from nexforge.runtime.tracing import TraceRecorder
+from nexforge.tools.resources import RunInfo, RunResources
 from nexforge.tools.workspace import make_run_workspace
 
 _DONE = object()
@@ -56,6 +57,7 @@ class Conversation:
         self._framework = framework
         self._query_meta = query_meta or {}
         self._trace: TraceRecorder | None = None
+        self._resources: RunResources | None = None
         self._root: Invocation | None = None
         self._state: RunState | None = None
 
@@ -75,11 +77,14 @@ class Conversation:
         if self._trace is None:
             self._trace = TraceRecorder(message, run_id=self._run_id, framework=self._framework)
             self._trace.trajectory.query_meta = dict(self._query_meta)
+            self._resources = RunResources(RunInfo(self._trace.run_id, self.workspace))
         trace = self._trace
+        assert self._resources is not None
         state = RunState(
             trace=trace,
             workspace=self.workspace,
             resolver=self._resolver,
+            resources=self._resources,
             deadline=time.monotonic() + self.agent.limits.timeout_s,
             max_depth=self.agent.limits.max_depth,
             middleware=self._middleware,
@@ -152,6 +157,9 @@ class Conversation:
                 await asyncio.gather(task, return_exceptions=True)
 
     async def aclose(self) -> None:
+        """Close the run's resources (per-run servers, state copies), then its temp workspace."""
+        if self._resources is not None:
+            await self._resources.aclose()
         if self._own_workspace:
             shutil.rmtree(self.workspace, ignore_errors=True)
 

@@ -121,7 +121,10 @@ async def _execute(
     tool = box.tools.get(call.name)
     if tool is not None:
         ctx = ToolContext(
-            workspace=state.workspace, run_id=state.trace.run_id, agent=inv.agent.name
+            workspace=state.workspace,
+            run_id=state.trace.run_id,
+            agent=inv.agent.name,
+            resources=state.resources,
         )
         return await execute_tool(tool, call.arguments, ctx)
     if call.name in box.sub_agents:

@@ -14,6 +14,7 @@ from nexforge.models.resolve import ModelResolver
 from nexforge.runtime.events import Event
 from nexforge.runtime.middleware import Middleware
 from nexforge.runtime.tracing import TraceRecorder
+from nexforge.tools.resources import RunResources
 
 if TYPE_CHECKING:
     from nexforge.runtime.invocation import Toolbox
@@ -24,6 +25,7 @@ class RunState:
     trace: TraceRecorder
     workspace: Path
     resolver: ModelResolver
+    resources: RunResources
     deadline: float
     """``time.monotonic()`` value after which the run stops with ``timeout``."""
     max_depth: int

@@ -6,6 +6,7 @@ from nexforge.tools.base import Tool, ToolContext, ToolOutcome
 from nexforge.tools.builtins import BUILTINS, FINISH_TOOL_NAME, BuiltinFactory, make_builtin
 from nexforge.tools.errors import ToolInputError
 from nexforge.tools.executor import execute_tool
+from nexforge.tools.resources import Resource, RunInfo, RunResources
 from nexforge.tools.sandbox import SubprocessResult, run_subprocess
 from nexforge.tools.schema import tool_from_function
 from nexforge.tools.validation import validate_arguments
@@ -15,6 +16,9 @@ __all__ = [
     "BUILTINS",
     "FINISH_TOOL_NAME",
     "BuiltinFactory",
+    "Resource",
+    "RunInfo",
+    "RunResources",
     "SubprocessResult",
     "Tool",
     "ToolContext",

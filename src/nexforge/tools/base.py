@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nexforge.core.tools import ToolSpec
+
+if TYPE_CHECKING:
+    from nexforge.tools.resources import Resource, RunResources
 
 DEFAULT_TOOL_TIMEOUT_S = 60.0
 DEFAULT_MAX_OUTPUT_CHARS = 20_000
@@ -24,13 +27,17 @@ class ToolContext:
     run_id: str = ""
     agent: str = ""
     extras: dict[str, Any] = field(default_factory=dict)
+    resources: RunResources | None = None
+    """The run's per-run resources; ``None`` outside a run (resource tools then refuse)."""
 
 
 @dataclass
 class Tool:
     """A callable tool. ``fn`` may be sync or async and returns anything printable.
 
-    ``context_param`` names the parameter that receives the ToolContext, if any.
+    ``context_param`` names the parameter that receives the ToolContext, if any;
+    ``resources`` maps parameter names to per-run resources whose handles they receive
+    (kept out of the JSON schema, like the context).
     """
 
     spec: ToolSpec
@@ -38,6 +45,7 @@ class Tool:
     timeout_s: float = DEFAULT_TOOL_TIMEOUT_S
     max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS
     context_param: str | None = None
+    resources: dict[str, Resource[Any]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:

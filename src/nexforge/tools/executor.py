@@ -35,6 +35,10 @@ async def execute_tool(tool: Tool, arguments: dict[str, Any], ctx: ToolContext) 
         kwargs[tool.context_param] = ctx
     try:
         async with asyncio.timeout(tool.timeout_s) as deadline:
+            for param, resource in tool.resources.items():
+                if ctx.resources is None:
+                    raise ToolInputError(f"tool '{tool.name}' needs a run ({resource.name})")
+                kwargs[param] = await ctx.resources.get(resource)
             if inspect.iscoroutinefunction(tool.fn):
                 result = await tool.fn(**kwargs)
             else:

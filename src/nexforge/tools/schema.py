@@ -8,7 +8,7 @@ import inspect
 import re
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Union
 
@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from nexforge.core.tools import ToolSpec
 from nexforge.tools.base import DEFAULT_MAX_OUTPUT_CHARS, DEFAULT_TOOL_TIMEOUT_S, Tool, ToolContext
 from nexforge.tools.errors import ToolInputError
+from nexforge.tools.resources import Resource
 
 # Providers (OpenAI, Anthropic) accept only these names for functions.
 _TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -204,8 +205,12 @@ def tool_from_function(
     parameters: dict[str, Any] | None = None,
     timeout_s: float = DEFAULT_TOOL_TIMEOUT_S,
     max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS,
+    resources: Mapping[str, Resource[Any]] | None = None,
 ) -> Tool:
     """A Tool for ``fn`` (sync or async), its schema derived from the signature.
+
+    ``resources`` maps parameter names to per-run resources: those parameters receive the
+    run's handle (e.g. its copy of an environment's state) and stay out of the schema.
 
     With ``parameters`` the given JSON Schema is used as is and values are passed
     unconverted. Otherwise enum, tuple and pydantic-model parameters are converted from
@@ -230,6 +235,8 @@ def tool_from_function(
         tp = hints.get(pname, param.annotation)
         if _is_context(tp):
             context_param = pname
+            continue
+        if resources is not None and pname in resources:
             continue
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD, param.POSITIONAL_ONLY):
             raise TypeError(f"{where}: *args, **kwargs and positional-only are not supported")
@@ -275,6 +282,7 @@ def tool_from_function(
         timeout_s=timeout_s,
         max_output_chars=max_output_chars,
         context_param=context_param,
+        resources=dict(resources or {}),
     )
 
 
