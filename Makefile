@@ -9,18 +9,19 @@ STAMP := $(VENV)/.installed
 # The model check is cheap when tiny is already installed and verified (a stat).
 setup: $(STAMP)
 	$(BIN)/nexforge models install tiny
+	$(BIN)/python scripts/install_mcp_servers.py
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,local]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,local,mcp]'
 	touch $(STAMP)
 
 demo: setup
 	$(BIN)/python -m nexforge.demo
 
 test: setup lint typecheck
-	$(BIN)/python -m pytest -q
+	NEXFORGE_REQUIRE_MODEL=1 $(BIN)/python -m pytest -q
 
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow"

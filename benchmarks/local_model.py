@@ -68,7 +68,7 @@ def compare(model: LocalModel) -> dict[str, tuple[float, float]]:
     loop.run_until_complete(model.load())
     # The benchmark reaches past the wrapper on purpose: "raw" means llama.cpp's own
     # blocking call on the very same server and settings.
-    server: Any = model._loading.result()._server  # type: ignore[union-attr]
+    server: Any = model._host.loaded()._server  # type: ignore[union-attr]
     timings: list[dict[str, float]] = []  # llama.cpp's own clock, for reference
 
     def raw(messages: list[dict[str, str]], max_tokens: int) -> tuple[int, int]:

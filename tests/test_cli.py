@@ -185,11 +185,7 @@ def test_mock_demo_walks_the_codebase_example(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_demo_runs_on_the_embedded_model(tmp_path: Path) -> None:
-    from nexforge.models.install import model_status
-
-    if model_status("tiny") != "verified":
-        pytest.skip("the tiny model is not installed (make setup installs it)")
+def test_demo_runs_on_the_embedded_model(tmp_path: Path, tiny_model_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "nexforge.demo"],
         capture_output=True,

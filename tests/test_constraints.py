@@ -164,3 +164,15 @@ def test_parse_output_reads_a_call_or_an_answer() -> None:
 def test_parse_output_refuses_incomplete_or_foreign_output(text: str) -> None:
     with pytest.raises(ValueError, match="constrained output"):
         parse_output(text)
+
+
+def test_one_of_becomes_any_of_and_property_counts_are_dropped() -> None:
+    schema = {
+        "type": "object",
+        "properties": {"v": {"oneOf": [{"type": "string"}, {"type": "integer"}]}},
+        "minProperties": 1,
+        "maxProperties": 3,
+    }
+    clean = sanitize_schema(schema)
+    assert clean["properties"]["v"] == {"anyOf": [{"type": "string"}, {"type": "integer"}]}
+    assert "minProperties" not in clean and "maxProperties" not in clean

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from nexforge.models.install import model_status
 from nexforge.models.settings import ModelSettings
 from nexforge.runtime.config import load_agent
 from nexforge.testing import ScriptedModel, call, say
@@ -107,10 +106,10 @@ async def test_stockroom_example_with_scripted_model(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-async def test_stockroom_example_on_the_embedded_model(tmp_path: Path) -> None:
+async def test_stockroom_example_on_the_embedded_model(
+    tmp_path: Path, tiny_model_path: Path
+) -> None:
     """Structure, not wording: the real 0.5B delegates, reads the file, and answers."""
-    if model_status("tiny") != "verified":
-        pytest.skip("the tiny model is not installed (make setup installs it)")
     shutil.copytree(EXAMPLES / "stockroom" / "workspace", tmp_path, dirs_exist_ok=True)
     agent = load_agent(EXAMPLES / "stockroom" / "lead.yaml")
     result = await agent.arun(

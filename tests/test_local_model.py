@@ -3,7 +3,8 @@
 The first tests replace llama.cpp (the native boundary) by a stand-in engine whose
 generations take a set time, so queueing and timeouts are checked fast and exactly. The
 ``slow`` tests run Qwen2.5-Coder-0.5B at temperature 0 and need the installed model
-(`nexforge models install tiny`); they are skipped without it. Their assertions are on
+(`nexforge models install tiny`); they are skipped without it (and fail under
+NEXFORGE_REQUIRE_MODEL=1, as in `make test`). Their assertions are on
 structure (a schema-valid call to the right tool, a final answer), not on wording.
 """
 
@@ -25,6 +26,7 @@ from nexforge.models.base import Model, ModelRequest, NamedToolChoice, Sampling
 from nexforge.models.local import LocalModel
 from nexforge.models.local_engine import EngineSettings, Generation
 from nexforge.runtime.agent import Agent
+from nexforge.testing import installed_model_or_skip
 from nexforge.tools.base import ToolContext
 from nexforge.tools.schema import tool_from_function
 
@@ -72,8 +74,10 @@ async def test_queued_time_does_not_count_against_the_timeout(
     stand_in: type[StandInEngine], tmp_path: Path
 ) -> None:
     model = one_slot(tmp_path)
-    request = ask("hi", tools=[WEATHER]).model_copy(update={"timeout_s": 0.5})
-    # The second waits ~0.3 s for the slot, then generates 0.3 s: 0.6 s > its 0.5 s timeout.
+    stand_in.seconds = 1.0
+    request = ask("hi", tools=[WEATHER]).model_copy(update={"timeout_s": 1.5})
+    # The second waits ~1 s for the slot, then generates 1 s: 2 s > its 1.5 s timeout, yet it
+    # succeeds, because only generation counts (0.5 s margins on both sides).
     responses = await asyncio.gather(model.complete(request), model.complete(request))
     assert [r.message.content for r in responses] == ["ok", "ok"]
     (_, first_end), (second_start, _) = stand_in.spans
@@ -128,20 +132,9 @@ async def test_the_model_loads_once_for_concurrent_first_calls(
     assert loads == [EngineSettings(tmp_path / "model.gguf", 2048, 2, None)]
 
 
-def _tiny_model_path() -> Path:
-    try:
-        from nexforge.models.install import resolve_model_file
-    except ImportError:
-        pytest.skip("nexforge.models.install is not available to locate the tiny model")
-    try:
-        return resolve_model_file("tiny")
-    except Exception as exc:  # not installed / not verified: say so and skip
-        pytest.skip(f"tiny model not available ({exc})")
-
-
 @pytest.fixture(scope="module")
 def model() -> LocalModel:
-    return LocalModel.shared(_tiny_model_path(), temperature=0.0)
+    return LocalModel.shared(installed_model_or_skip("tiny"), temperature=0.0)
 
 
 def read_number(path: str, ctx: ToolContext) -> str:
@@ -261,7 +254,9 @@ async def test_event_loop_stays_free_while_generating(model: LocalModel) -> None
     await model.complete(ask("Count from 1 to 20.", sampling=Sampling(max_tokens=16)))
     elapsed = time.perf_counter() - started
     ticker.cancel()
-    assert ticks >= elapsed / 0.01 * 0.5  # the loop ran its other task throughout
+    # A blocked loop would tick once at most; a free one keeps ticking (a loose bound, as a
+    # loaded CI machine may delay individual ticks).
+    assert ticks >= min(10, elapsed / 0.01 * 0.1)
 
 
 @slow

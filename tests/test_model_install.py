@@ -10,6 +10,7 @@ import io
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -147,6 +148,8 @@ def test_install_assembles_verifies_and_marks(home: Path) -> None:
         "size": len(DATA),
         "sha256": sha256(DATA),
         "mtime_ns": path.stat().st_mtime_ns,
+        "ino": path.stat().st_ino,
+        "ctime_ns": path.stat().st_ctime_ns,
     }
     assert model_status(fake_model()) == "verified"
     assert stages[-1] == ("assemble", len(DATA), len(DATA))
@@ -397,3 +400,13 @@ def test_cli_install_failure_is_one_line_and_nonzero(
     unknown = CliRunner().invoke(models_app, ["install", "huge"])
     assert unknown.exit_code == 2
     assert "unknown model 'huge'" in unknown.stderr
+
+
+def test_a_copy_that_keeps_size_and_mtime_is_not_trusted(home: Path, tmp_path: Path) -> None:
+    model = fake_model()
+    path = install_model(model, source=MemorySource())
+    assert model_status(model) == "verified"
+    copy = tmp_path / "copy.gguf"
+    shutil.copy2(path, copy)  # same bytes, size and mtime; a new inode and ctime
+    copy.replace(path)
+    assert model_status(model) == "installed"

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from nexforge.core import ModelNotConfiguredError, NexForgeError
-from nexforge.models.install import model_status
 from nexforge.models.local import LocalModel
 from nexforge.models.openai import OpenAIChatModel
 from nexforge.models.resolve import ModelResolver
@@ -67,9 +66,7 @@ def test_local_settings_with_a_missing_file_are_refused_clearly(tmp_path: Path) 
         )
 
 
-def test_the_embedded_model_is_the_last_fallback() -> None:
-    if model_status("tiny") != "verified":
-        pytest.skip("the tiny model is not installed (make setup installs it)")
+def test_the_embedded_model_is_the_last_fallback(tiny_model_path: Path) -> None:
     model = ModelResolver(env={}).resolve("a", None, None)
     assert isinstance(model, LocalModel)
     assert model is ModelResolver(env={}).resolve("b", None, None)  # loaded once per process
@@ -89,3 +86,8 @@ async def test_mixed_hierarchy_over_http_and_scripted() -> None:
     models = {e.agent: e.model for e in result.trajectory.episodes}
     assert models == {"lead": "m", "helper": "scripted"}
     assert server.requests[1]["messages"][-1]["content"] == "from the helper"
+
+
+def test_a_base_url_without_a_model_name_is_an_error_not_a_silent_fallback() -> None:
+    with pytest.raises(ModelNotConfiguredError, match="NEXFORGE_MODEL is not"):
+        ModelResolver(env={"NEXFORGE_BASE_URL": "http://127.0.0.1:9/v1"}).resolve("a", None, None)

@@ -9,6 +9,7 @@ import os
 import shlex
 import signal
 import sys
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -18,8 +19,7 @@ import typer
 from typer.testing import CliRunner
 
 from nexforge.cli import serve_cmd
-from nexforge.core.errors import ModelNotConfiguredError, NexForgeError
-from nexforge.serving import OpenAIServer
+from nexforge.core.errors import ModelNotConfiguredError
 from nexforge.testing import MockOpenAIServer, MockReply, ScriptedModel
 
 TOKEN = "test-token-0123456789"
@@ -81,7 +81,7 @@ def _cli() -> typer.Typer:
 def test_serve_model_rejects_a_bad_spec_and_a_public_host(monkeypatch: pytest.MonkeyPatch) -> None:
     bad_spec = CliRunner().invoke(_cli(), ["--model", "remote:thing"])
     assert bad_spec.exit_code == 2 and "invalid --model 'remote:thing'" in bad_spec.output
-    monkeypatch.setattr(serve_cmd, "build_model", lambda spec: ScriptedModel([]))
+    monkeypatch.setattr(serve_cmd, "build_model", lambda spec, **_: ScriptedModel([]))
     public = CliRunner().invoke(_cli(), ["--host", "0.0.0.0"], env={"COLUMNS": "300"})
     assert public.exit_code == 2 and "not a loopback address" in public.output
 
@@ -112,17 +112,20 @@ ADD_PARAMS: dict[str, Any] = {
 
 
 @pytest.mark.slow
-async def test_embedded_tiny_model_serves_a_schema_valid_tool_call() -> None:
-    try:
-        from nexforge.models.install import resolve_model_file
-        from nexforge.models.local import LocalModel
-    except ImportError as exc:
-        pytest.skip(f"the local provider is not available: {exc}")
-    try:
-        path = resolve_model_file("tiny")
-    except NexForgeError as exc:
-        pytest.skip(f"the tiny model is not installed: {exc}")
-    model = LocalModel.shared(path)
+async def test_serve_model_command_on_the_tiny_model_with_the_openai_client(
+    tiny_model_path: Path,
+) -> None:
+    """`nexforge serve-model --model tiny` as a real process: a schema-valid tool call, the
+    tool result answered in plain text, and the same call streamed."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEXFORGE_")}
+    env["NEXFORGE_SERVER_TOKEN"] = TOKEN
+    env["NEXFORGE_HOME"] = os.environ.get("NEXFORGE_HOME", "")  # where make setup put tiny
+    if not env["NEXFORGE_HOME"]:
+        del env["NEXFORGE_HOME"]
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "nexforge", "serve-model", "--model", "tiny", "--port", "0",
+        env=env, stderr=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
     add: Any = {
         "type": "function",
         "function": {
@@ -131,26 +134,55 @@ async def test_embedded_tiny_model_serves_a_schema_valid_tool_call() -> None:
             "parameters": ADD_PARAMS,
         },
     }
-    async with (
-        OpenAIServer(model, token=TOKEN) as server,
-        openai.AsyncOpenAI(
-            base_url=server.url, api_key=TOKEN, max_retries=0, timeout=300
-        ) as client,
-    ):
-        reply = await client.chat.completions.create(
-            model=model.name,
-            messages=[
-                {"role": "system", "content": "You are a calculator. Use the add tool for sums."},
-                {"role": "user", "content": "What is 48213 + 91772? Use the add tool."},
-            ],
-            tools=[add],
-            tool_choice="auto",
-            temperature=0,
-            max_tokens=128,
-        )
-    choice = reply.choices[0]
-    assert choice.finish_reason == "tool_calls", choice.message
-    [tool_call] = choice.message.tool_calls or []
-    assert tool_call.function.name == "add"
-    arguments = json.loads(tool_call.function.arguments)
-    jsonschema.validate(arguments, ADD_PARAMS)
+    messages: list[Any] = [
+        {"role": "system", "content": "You are a calculator. Use the add tool for sums."},
+        {"role": "user", "content": "What is 48213 + 91772? Use the add tool."},
+    ]
+    try:
+        assert process.stderr is not None
+        lines = await asyncio.wait_for(_read_until_exports(process.stderr), 120)
+        assert TOKEN not in "\n".join(lines)  # a token the user supplied is never echoed
+        url = dict(item.split("=", 1) for item in shlex.split(lines[-1])[1:])["NEXFORGE_BASE_URL"]
+        async with openai.AsyncOpenAI(
+            base_url=url, api_key=TOKEN, max_retries=0, timeout=300
+        ) as client:
+            reply = await client.chat.completions.create(
+                model="tiny", messages=messages, tools=[add], temperature=0, max_tokens=128
+            )
+            choice = reply.choices[0]
+            assert choice.finish_reason == "tool_calls", choice.message
+            [tool_call] = choice.message.tool_calls or []
+            assert tool_call.function.name == "add"
+            jsonschema.validate(json.loads(tool_call.function.arguments), ADD_PARAMS)
+            followed = [
+                *messages,
+                choice.message.model_dump(exclude_none=True),
+                {"role": "tool", "tool_call_id": tool_call.id, "content": "139985"},
+            ]
+            answer = await client.chat.completions.create(
+                model="tiny", messages=followed, tools=[add], temperature=0, max_tokens=128
+            )
+            assert answer.choices[0].finish_reason == "stop"
+            assert (answer.choices[0].message.content or "").strip()
+            streamed: dict[str, str] = {"name": "", "arguments": ""}
+            stream = await client.chat.completions.create(
+                model="tiny",
+                messages=messages,
+                tools=[add],
+                temperature=0,
+                max_tokens=128,
+                stream=True,
+            )
+            async for chunk in stream:
+                for delta in chunk.choices[0].delta.tool_calls or [] if chunk.choices else []:
+                    if delta.function is not None:
+                        streamed["name"] += delta.function.name or ""
+                        streamed["arguments"] += delta.function.arguments or ""
+        assert streamed["name"] == "add"
+        jsonschema.validate(json.loads(streamed["arguments"]), ADD_PARAMS)
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 60) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()

@@ -13,7 +13,7 @@ import aiohttp
 import openai
 import pytest
 
-from nexforge.core.errors import ModelError
+from nexforge.core.errors import ModelBusyError, ModelError
 from nexforge.core.messages import Message, ToolCall
 from nexforge.core.tools import ToolSpec
 from nexforge.models.base import ModelRequest, NamedToolChoice, Sampling
@@ -344,6 +344,14 @@ async def test_a_failing_model_gets_an_error_status_even_when_streaming() -> Non
     async with served([_raise(ModelError("no slot"))]) as (_, client, _server):
         with pytest.raises(openai.InternalServerError, match="model error: no slot"):
             await client.chat.completions.create(model="m", messages=USER_X, stream=True)
+
+
+async def test_a_busy_model_is_a_503_with_retry_after() -> None:
+    async with served([_raise(ModelBusyError("queue full"))]) as (_, client, _server):
+        with pytest.raises(openai.APIStatusError) as caught:
+            await client.chat.completions.create(model="m", messages=USER_X)
+    assert caught.value.status_code == 503
+    assert caught.value.response.headers["Retry-After"] == "1"
 
 
 async def test_slow_model_is_a_504_after_the_request_timeout() -> None:

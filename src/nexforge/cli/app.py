@@ -15,6 +15,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from nexforge import __version__
+from nexforge.cli.doctor_cmd import doctor
+from nexforge.cli.mcp_cmd import mcp_app, serve_mcp
 from nexforge.cli.models_cmd import models_app
 from nexforge.cli.progress import render_event
 from nexforge.cli.serve_cmd import serve_model
@@ -164,6 +166,9 @@ def chat(
 
 app.add_typer(models_app, name="models", help="Install and list the embedded models.")
 app.command("serve-model")(serve_model)
+app.add_typer(mcp_app, name="mcp", help="MCP servers declared in agent configs.")
+app.command("serve-mcp")(serve_mcp)
+app.command("doctor")(doctor)
 
 
 @app.command()

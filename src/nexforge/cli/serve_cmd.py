@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def build_model(spec: str) -> Model:
+def build_model(spec: str, *, answer_on_repeat: bool = True) -> Model:
     """The Model a ``--model`` SPEC names (see ``MODEL_SPECS``); ``default`` means ``tiny``.
 
     ``openai:NAME`` proxies the endpoint configured by ``NEXFORGE_BASE_URL`` /
@@ -58,7 +58,10 @@ def build_model(spec: str) -> Model:
     # Lazy: the local provider pulls in llama.cpp, which only this branch needs.
     from nexforge.models.local import LocalModel
 
-    return LocalModel.shared(path)
+    # Deterministic by default (a request's own temperature wins). The repeat guard is on,
+    # as in-process, so the model behaves the same however it is reached; harnesses that
+    # need every call verbatim turn it off with --no-answer-on-repeat.
+    return LocalModel.shared(path, temperature=0.0, answer_on_repeat=answer_on_repeat)
 
 
 def serve_model(
@@ -75,12 +78,19 @@ def serve_model(
             "--allow-remote", help="Allow a non-loopback --host (the token still applies)."
         ),
     ] = False,
+    answer_on_repeat: Annotated[
+        bool,
+        typer.Option(
+            "--answer-on-repeat/--no-answer-on-repeat",
+            help="Local models: turn a call that repeats an answered call into an answer.",
+        ),
+    ] = True,
 ) -> None:
     """Serve a model over an OpenAI-compatible API (chat completions with tools, streaming)."""
     logging.getLogger("nexforge.serving").setLevel(logging.INFO)  # one line per request
     token = os.environ.get(TOKEN_ENV) or secrets.token_urlsafe(24)
     try:
-        built = build_model(model)
+        built = build_model(model, answer_on_repeat=answer_on_repeat)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--model") from exc
     except NexForgeError as exc:
@@ -125,11 +135,14 @@ async def serve_until_stopped(server: OpenAIServer, token: str) -> None:
 def _announce(server: OpenAIServer, token: str) -> None:
     name = server.model.name
     err.print(f"[bold]NexForge[/bold] serving model [cyan]{escape(name)}[/cyan] at {server.url}")
-    err.print(f"token: {escape(token)}")
+    # A token the user supplied is theirs to keep out of scrollback and CI logs.
+    from_env = os.environ.get(TOKEN_ENV) == token
+    shown = f'"${TOKEN_ENV}"' if from_env else shlex.quote(token)
+    err.print(f"token: {'from ' + TOKEN_ENV if from_env else escape(token)}")
     err.print("Point OpenAI-compatible clients (and NexForge itself) at it with:")
     exports = (
         f"export NEXFORGE_BASE_URL={shlex.quote(server.url)} "
-        f"NEXFORGE_API_KEY={shlex.quote(token)} NEXFORGE_MODEL={shlex.quote(name)}"
+        f"NEXFORGE_API_KEY={shown} NEXFORGE_MODEL={shlex.quote(name)}"
     )
     err.print(exports, markup=False)
     err.print("[dim]Ctrl-C to stop.[/dim]")

@@ -2,6 +2,7 @@
 
 from nexforge.core.errors import (
     ConfigError,
+    ModelBusyError,
     ModelError,
     ModelHTTPError,
     ModelNotConfiguredError,
@@ -32,6 +33,7 @@ __all__ = [
     "ConfigError",
     "Episode",
     "Message",
+    "ModelBusyError",
     "ModelError",
     "ModelHTTPError",
     "ModelNotConfiguredError",

@@ -49,6 +49,10 @@ class ModelTimeoutError(ModelError):
     """A model request exceeded its wall-clock timeout."""
 
 
+class ModelBusyError(ModelError):
+    """A model refused a request because its queue is full; retrying later may succeed."""
+
+
 class ModelHTTPError(ModelError):
     """An endpoint answered with an HTTP error status."""
 

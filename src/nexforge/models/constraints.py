@@ -51,6 +51,9 @@ UNSUPPORTED_KEYWORDS = frozenset(
         "contentMediaType",
         "contentEncoding",
         "contentSchema",
+        # llguidance supports these only when every key is required: not worth the failure.
+        "minProperties",
+        "maxProperties",
     }
 )
 # Annotations: no effect on decoding, only size.
@@ -90,7 +93,8 @@ class AnswerOutput:
 
 
 def sanitize_schema(schema: Any) -> dict[str, Any]:
-    """A copy of ``schema`` llguidance compiles: unsupported keywords dropped.
+    """A copy of ``schema`` llguidance compiles: unsupported keywords dropped, ``oneOf``
+    read as ``anyOf``.
 
     Boolean subschemas (llguidance wants objects) become ``{}`` for ``true``; a ``false``
     property is removed and ``items: false`` becomes ``maxItems: 0``. References outside
@@ -115,7 +119,10 @@ def _sanitize(node: dict[str, Any]) -> dict[str, Any]:
                 if v is not False
             }
         elif key in _SCHEMA_LISTS and isinstance(value, list):
-            out[key] = [_sanitize(v) if isinstance(v, dict) else {} for v in value]
+            # llguidance refuses oneOf; anyOf decodes the same shapes (looser only when the
+            # branches overlap, and the tool validates its arguments itself anyway).
+            target = "anyOf" if key == "oneOf" else key
+            out[target] = [_sanitize(v) if isinstance(v, dict) else {} for v in value]
         elif key in _SCHEMA_VALUES and isinstance(value, dict):
             out[key] = _sanitize(value)
         elif key == "items" and value is False:

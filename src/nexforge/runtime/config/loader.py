@@ -19,14 +19,21 @@ from nexforge.core.errors import ConfigError
 from nexforge.models.codecs import TOOL_CALL_FORMATS
 from nexforge.models.settings import ModelSettings
 from nexforge.runtime.agent import Agent
+from nexforge.runtime.config.framework_file import (
+    agent_environment,
+    env_tools,
+    framework_environment,
+)
+from nexforge.runtime.config.mcp_entries import build_mcp_tools, prefetch_mcp_servers
 from nexforge.runtime.config.model_spec import parse_model_spec
 from nexforge.runtime.config.paths import display_path, find_root
-from nexforge.runtime.config.schema import AgentFile
+from nexforge.runtime.config.schema import AgentFile, EnvToolEntry, McpToolEntry
 from nexforge.runtime.config.tool_entries import ToolBuildContext, build_tool
 from nexforge.runtime.config.validation import validate_document
 from nexforge.runtime.config.yaml_lines import YamlDocument, load_yaml
 from nexforge.runtime.prompt import PROMPT_BUILTINS
 from nexforge.tools.base import Tool
+from nexforge.tools.environment import Environment
 
 
 def load_agent(path: str | Path, *, root: Path | None = None) -> Agent:
@@ -42,7 +49,9 @@ def load_agent(path: str | Path, *, root: Path | None = None) -> Agent:
     base = root.resolve() if root is not None else find_root(config)
     if not config.is_relative_to(base):
         raise ConfigError(f"config file is outside the root {base}", file=config)
-    return _Loader(base).load(config, chain=())
+    loader = _Loader(base)
+    loader.environment = framework_environment(base, loader.module_cache)
+    return loader.load(config, chain=())
 
 
 @dataclass
@@ -51,14 +60,28 @@ class _Loader:
     agents: dict[Path, Agent] = field(default_factory=dict)
     name_owners: dict[str, Path] = field(default_factory=dict)
     module_cache: dict[Path, ModuleType] = field(default_factory=dict)
+    environment: Environment | None = None
+    """The hierarchy's one environment (from framework.yaml or the entry agent's file)."""
 
     def load(self, config: Path, chain: tuple[Path, ...]) -> Agent:
         loaded = self.agents.get(config)
         if loaded is not None:
             return loaded
+        if not chain:
+            # MCP servers are listed as their files load; start the whole hierarchy's at once.
+            prefetch_mcp_servers(config, self.root)
         doc = load_yaml(config)
         spec = validate_document(doc, AgentFile)
         self._claim_name(doc, spec.name)
+        if spec.environment is not None:
+            self.environment = agent_environment(
+                doc,
+                spec.environment,
+                self.root,
+                self.module_cache,
+                agent_name=spec.name,
+                is_entry=not chain,
+            )
         ctx = ToolBuildContext(doc=doc, root=self.root, module_cache=self.module_cache)
         tools = self._tools(doc, spec, ctx)
         agent = Agent(
@@ -86,10 +109,16 @@ class _Loader:
     def _tools(self, doc: YamlDocument, spec: AgentFile, ctx: ToolBuildContext) -> list[Tool]:
         tools: list[Tool] = []
         for i, entry in enumerate(spec.tools):
-            tool = build_tool(entry, ("tools", i), ctx)
-            if any(t.name == tool.name for t in tools):
-                raise doc.error(("tools", i), f"duplicate tool name {tool.name!r}")
-            tools.append(tool)
+            if isinstance(entry, McpToolEntry):
+                built = build_mcp_tools(entry, ("tools", i), ctx, spec.mcp_servers)
+            elif isinstance(entry, EnvToolEntry):
+                built = env_tools(entry, ("tools", i), doc, self.environment)
+            else:
+                built = [build_tool(entry, ("tools", i), ctx)]
+            for tool in built:
+                if any(t.name == tool.name for t in tools):
+                    raise doc.error(("tools", i), f"duplicate tool name {tool.name!r}")
+                tools.append(tool)
         return tools
 
     def _sub_agents(

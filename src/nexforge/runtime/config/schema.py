@@ -16,23 +16,31 @@ import json
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Discriminator, Field, Tag
 
 from nexforge.models.settings import ModelSettings
 from nexforge.runtime.limits import CompactionPolicy, Limits
+from nexforge.tools.env_state import DEFAULT_EPOCH
+from nexforge.tools.mcp.config import McpServerConfig
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "agent.schema.json"
 NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]*$"
 PYTHON_REF_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$"
+MCP_REF_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]*(/[^/\s]+)?$"
+ENV_REF_PATTERN = r"^(\*|[A-Za-z0-9_-]{1,64})$"
 PATTERN_HINTS = {
     NAME_PATTERN: "must start with a letter and hold only letters, digits, '_' and '-'",
     PYTHON_REF_PATTERN: "expected module:function, e.g. mytools.prices:lookup_price",
+    MCP_REF_PATTERN: "expected SERVER (all its tools) or SERVER/TOOL, e.g. git/git_log",
+    ENV_REF_PATTERN: "expected a tool of the environment, or '*' for all of them",
 }
 
 # Union branches are tagged explicitly so a validation error reports only the branch the
 # user meant. Tags contain a hyphen so they can never be mistaken for a field name.
 BUILTIN_TAG = "builtin-tool"
 PYTHON_TAG = "python-tool"
+MCP_TAG = "mcp-tool"
+ENV_TAG = "env-tool"
 MODEL_MAPPING_TAG = "model-mapping"
 MODEL_SPEC_TAG = "model-spec"
 
@@ -63,25 +71,66 @@ class PythonToolEntry(_Strict):
     timeout_s: float | None = Field(default=None, gt=0)
 
 
+class McpToolEntry(_Strict):
+    """``- mcp: SERVER`` (all its tools) or ``- mcp: SERVER/TOOL``; see ``mcp_servers``."""
+
+    mcp: str = Field(pattern=MCP_REF_PATTERN, description="SERVER or SERVER/TOOL")
+
+
+class EnvToolEntry(_Strict):
+    """``- env: TOOL`` (one tool of the hierarchy's environment) or ``- env: "*"`` (all)."""
+
+    env: str = Field(pattern=ENV_REF_PATTERN, description='TOOL, or "*" for all tools')
+
+
+class ClockSpec(_Strict):
+    """The run's deterministic clock: ``start`` plus ``step_s`` per state-changing call."""
+
+    start: AwareDatetime = Field(default=DEFAULT_EPOCH, description="ISO 8601 with a zone")
+    step_s: float = Field(default=60.0, gt=0)
+
+
+class EnvironmentSpec(_Strict):
+    """Owned state and the tools over it; paths resolve from the declaring file's folder."""
+
+    name: str | None = Field(default=None, pattern=NAME_PATTERN, description="Default: framework")
+    seed: str | None = Field(default=None, description="SQLite file copied for each run.")
+    files: str | None = Field(default=None, description="Folder copied for each run.")
+    tools: str | list[str] = Field(description="Python file(s) of @env_tool functions.")
+    clock: ClockSpec = Field(default_factory=ClockSpec)
+
+
 def _tool_kind(value: Any) -> str | None:
     if isinstance(value, dict):
         if "builtin" in value:
             return BUILTIN_TAG
         if "python" in value:
             return PYTHON_TAG
+        if "mcp" in value:
+            return MCP_TAG
+        if "env" in value:
+            return ENV_TAG
     elif isinstance(value, BuiltinToolEntry):
         return BUILTIN_TAG
     elif isinstance(value, PythonToolEntry):
         return PYTHON_TAG
+    elif isinstance(value, McpToolEntry):
+        return MCP_TAG
+    elif isinstance(value, EnvToolEntry):
+        return ENV_TAG
     return None
 
 
 ToolEntry = Annotated[
-    Annotated[BuiltinToolEntry, Tag(BUILTIN_TAG)] | Annotated[PythonToolEntry, Tag(PYTHON_TAG)],
+    Annotated[BuiltinToolEntry, Tag(BUILTIN_TAG)]
+    | Annotated[PythonToolEntry, Tag(PYTHON_TAG)]
+    | Annotated[McpToolEntry, Tag(MCP_TAG)]
+    | Annotated[EnvToolEntry, Tag(ENV_TAG)],
     Discriminator(
         _tool_kind,
         custom_error_type="tool_kind",
-        custom_error_message="a tool entry is a mapping with one of the keys: builtin, python",
+        custom_error_message="a tool entry is a mapping with one of the keys: "
+        "builtin, python, mcp, env",
     ),
 ]
 
@@ -134,10 +183,17 @@ class AgentFile(_Strict):
     )
     prompt_vars: dict[str, Any] = Field(default_factory=dict)
     tools: list[ToolEntry] = Field(default_factory=list)
+    mcp_servers: dict[Annotated[str, Field(pattern=NAME_PATTERN)], McpServerConfig] = Field(
+        default_factory=dict, description="MCP servers by name, used by `- mcp:` tool entries."
+    )
     sub_agents: list[SubAgentEntry] = Field(default_factory=list)
     limits: Limits = Field(default_factory=Limits)
     compaction: CompactionPolicy = Field(default_factory=CompactionPolicy)
     tool_call_format: str = Field(default="structured", description="structured, xml, hermes")
+    environment: EnvironmentSpec | None = Field(
+        default=None,
+        description="Only in a standalone entry agent; under framework.yaml declare it there.",
+    )
 
 
 class ToolSpecFile(_Strict):
@@ -151,6 +207,8 @@ class ToolSpecFile(_Strict):
 UNION_TAGS: dict[str, type[BaseModel] | None] = {
     BUILTIN_TAG: BuiltinToolEntry,
     PYTHON_TAG: PythonToolEntry,
+    MCP_TAG: McpToolEntry,
+    ENV_TAG: EnvToolEntry,
     MODEL_MAPPING_TAG: ModelSettings,
     MODEL_SPEC_TAG: None,
 }

@@ -19,7 +19,7 @@ from pydantic import Field
 
 from nexforge.tools.base import Tool, ToolContext, ToolOutcome
 from nexforge.tools.builtins.options import CommonOptions, parse_options
-from nexforge.tools.sandbox import SubprocessResult, run_subprocess
+from nexforge.tools.sandbox import DEFAULT_MAX_PROCESSES, SubprocessResult, run_subprocess
 from nexforge.tools.schema import tool_from_function
 from nexforge.tools.workspace import resolve_in_workspace
 
@@ -29,9 +29,11 @@ _BACKSTOP_S = 10.0
 
 
 class ProcessOptions(CommonOptions):
-    """``timeout_s`` is the command's wall-clock limit."""
+    """``timeout_s`` is the command's wall-clock limit; ``max_processes`` the sandbox
+    user's process-count limit (it binds only when the child runs as that user)."""
 
     timeout_s: float = Field(default=60.0, gt=0)
+    max_processes: int = Field(default=DEFAULT_MAX_PROCESSES, gt=0)
 
 
 def format_result(result: SubprocessResult, timeout_s: float) -> ToolOutcome:
@@ -79,6 +81,7 @@ def make_run_shell(options: dict[str, Any] | None, base_dir: Path | None) -> Too
             cwd=resolve_in_workspace(ctx.workspace, "."),
             timeout_s=opts.timeout_s,
             max_output_chars=opts.max_output_chars,
+            max_processes=opts.max_processes,
         )
         return format_result(result, opts.timeout_s)
 
@@ -109,6 +112,7 @@ def make_run_python(options: dict[str, Any] | None, base_dir: Path | None) -> To
             timeout_s=opts.timeout_s,
             max_output_chars=opts.max_output_chars,
             stdin=code,
+            max_processes=opts.max_processes,
         )
         return format_result(result, opts.timeout_s)
 

@@ -1,0 +1,60 @@
+"""EofWatch: a transport read stream that signals when the server side has gone away.
+
+The SDK fails in-flight requests when a stdio server dies, but says nothing while the
+connection is idle; the owner task watches this event to restart a crashed server before
+the next call instead of failing that call too.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+if TYPE_CHECKING:
+    from typing import Self
+
+
+class EofWatch:
+    """Wraps a ``ReadStream``; ``closed`` is set at end of stream."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.closed = anyio.Event()
+
+    @property
+    def last_context(self) -> Any:
+        # The dispatcher reads the sender's contextvars snapshot through this attribute.
+        return getattr(self._inner, "last_context", None)
+
+    async def receive(self) -> Any:
+        try:
+            return await self._inner.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
+            self.closed.set()
+            raise
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> Any:
+        try:
+            return await self.receive()
+        except anyio.EndOfStream:
+            raise StopAsyncIteration from None
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_val: BaseException | None,
+        exc_tb: TracebackType | None,
+    ) -> bool | None:
+        await self.aclose()
+        return None

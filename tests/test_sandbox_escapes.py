@@ -1,0 +1,399 @@
+"""Escape attempts through the real built-ins (make_builtin + execute_tool) on a real workspace.
+
+Each test is one attack: together they pin what the sandbox guarantees and, as strict xfails,
+the gaps it leaves (see ``nexforge.tools.sandbox``). Checks of the privilege drop need root.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nexforge.tools import ToolContext, ToolOutcome, execute_tool, make_builtin, make_run_workspace
+from nexforge.tools.sandbox import SANDBOX_UID, isolation_report
+
+SECRETS = {"NEXFORGE_API_KEY": "nf-1", "OPENAI_API_KEY": "sk-2", "AWS_SECRET_ACCESS_KEY": "aws-3"}
+SOURCE_ARG = {"run_shell": "command", "run_python": "code"}
+as_root = pytest.mark.skipif(os.geteuid() != 0, reason="the privilege drop applies only as root")
+
+
+@pytest.fixture
+def ctx() -> Iterator[ToolContext]:
+    path = make_run_workspace()
+    yield ToolContext(workspace=path, run_id="escape")
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def tmp_names() -> Iterator[tuple[str, str]]:
+    """An empty root-owned 0644 file in /tmp, and a free name there; both removed after."""
+    child = Path(f"/tmp/nexforge-escape-{os.getpid()}")
+    with tempfile.NamedTemporaryFile("w", dir="/tmp", prefix="nexforge-root-") as fh:
+        Path(fh.name).chmod(0o644)
+        yield fh.name, str(child)
+    child.unlink(missing_ok=True)
+
+
+@pytest.fixture
+def root_dir() -> Iterator[Path]:
+    """A root-owned directory anyone may enter and read, but only its owner write."""
+    path = Path(tempfile.mkdtemp(prefix="nexforge-rootonly-"))
+    path.chmod(0o755)
+    (path / "secret.txt").write_text("root only\n")
+    (path / "secret.txt").chmod(0o600)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+async def call(
+    name: str, ctx: ToolContext, options: dict[str, Any] | None = None, **args: Any
+) -> ToolOutcome:
+    return await execute_tool(make_builtin(name, options), args, ctx)
+
+
+async def shell(ctx: ToolContext, command: str, **options: Any) -> ToolOutcome:
+    return await call("run_shell", ctx, {"timeout_s": 20, **options}, command=command)
+
+
+async def python(ctx: ToolContext, code: str, **options: Any) -> ToolOutcome:
+    return await call("run_python", ctx, {"timeout_s": 20, **options}, code=code)
+
+
+def stdout(outcome: ToolOutcome) -> str:
+    _, _, rest = outcome.content.partition("--- stdout ---\n")
+    return rest.partition("\n--- stderr ---")[0]
+
+
+def processes() -> list[tuple[int, int, int, int, bool]]:
+    """(pid, real uid, pgid, session, alive) per process in /proc; zombies are not alive."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            state, _, pgid, sid = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:4]
+            uid = (entry / "status").read_text().split("\nUid:", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue  # not a process, or it exited while we looked
+        found.append((int(entry.name), int(uid), int(pgid), int(sid), state != "Z"))
+    return found
+
+
+def lstat(path: str) -> os.stat_result | None:
+    with contextlib.suppress(FileNotFoundError):
+        return Path(path).lstat()
+    return None
+
+
+def sandbox_pids() -> list[int]:
+    return [pid for pid, uid, *_, alive in processes() if alive and uid == SANDBOX_UID]
+
+
+def survivors(pid: int) -> list[int]:
+    """Live processes that are ``pid`` or in its process group or session."""
+    return [p for p, _, g, s, alive in processes() if alive and pid in (p, g, s)]
+
+
+async def until(condition: Callable[[], bool], within_s: float = 30.0) -> bool:
+    deadline = time.monotonic() + within_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True
+
+
+# --- the file tools: confined to the workspace by real path ---------------------------
+
+
+@pytest.mark.parametrize(
+    "path", ["../escape.txt", "/etc/passwd", "a/../../escape.txt", "a/b/../../.."]
+)
+@pytest.mark.parametrize("tool", ["read_file", "write_file", "list_dir"])
+async def test_traversal_is_refused(ctx: ToolContext, tool: str, path: str) -> None:
+    (ctx.workspace / "a" / "b").mkdir(parents=True)
+    args = {"path": path, "content": "x"} if tool == "write_file" else {"path": path}
+    outcome = await call(tool, ctx, **args)
+    assert outcome.is_error and "escapes the workspace" in outcome.content
+    assert not (ctx.workspace.parent / "escape.txt").exists()
+
+
+async def test_symlinks_pointing_outside_are_refused(ctx: ToolContext, root_dir: Path) -> None:
+    (ctx.workspace / "file_link").symlink_to(root_dir / "secret.txt")
+    (ctx.workspace / "dir_link").symlink_to(root_dir)
+    for tool, args in [
+        ("read_file", {"path": "file_link"}),
+        ("write_file", {"path": "file_link", "content": "pwned"}),
+        ("write_file", {"path": "dir_link/new.txt", "content": "pwned"}),
+        ("list_dir", {"path": "dir_link"}),
+    ]:
+        outcome = await call(tool, ctx, **args)
+        assert outcome.is_error and "escapes the workspace" in outcome.content, (tool, args)
+    assert (root_dir / "secret.txt").read_text() == "root only\n"
+    assert not (root_dir / "new.txt").exists()
+
+
+@as_root
+async def test_links_planted_by_the_child_do_not_lend_root_file_access(
+    ctx: ToolContext, root_dir: Path
+) -> None:
+    # The file tools run as root; the child must not be able to point them at root's files.
+    planted = await shell(
+        ctx, f"ln -s {root_dir} tree; ln -s /root home; ln {root_dir}/secret.txt hard"
+    )
+    assert "Operation not permitted" in planted.content  # fs.protected_hardlinks
+    assert not (ctx.workspace / "hard").exists()
+    for tool, path in [("read_file", "tree/secret.txt"), ("list_dir", "home")]:
+        outcome = await call(tool, ctx, path=path)
+        assert outcome.is_error and "escapes the workspace" in outcome.content
+
+
+# --- writing outside the workspace from the child -----------------------------------------
+
+
+@as_root
+@pytest.mark.parametrize("tool", ["run_shell", "run_python"])
+async def test_child_cannot_write_outside_world_writable_places(
+    ctx: ToolContext, root_dir: Path, tool: str
+) -> None:
+    for target in ["/etc/escape", "/root/escape", f"{root_dir}/escape", "/usr/bin/escape"]:
+        if tool == "run_shell":
+            outcome = await shell(ctx, f"echo pwned > {target}")
+        else:
+            outcome = await python(ctx, f"open({target!r}, 'w').write('pwned')")
+        assert "exit code: 1" in outcome.content, target
+        assert "Permission denied" in outcome.content, target
+        assert not lstat(target), target
+    # ...nor overwrite root's files, nor step out into a root-owned parent.
+    overwrite = await shell(ctx, f"echo pwned > {root_dir}/secret.txt")
+    assert "Permission denied" in overwrite.content
+    assert (root_dir / "secret.txt").read_text() == "root only\n"
+
+
+@as_root
+async def test_world_writable_tmp_is_writable_but_roots_files_there_are_not(
+    ctx: ToolContext, tmp_names: tuple[str, str]
+) -> None:
+    # Not contained: /tmp is world-writable. Guaranteed: what the child leaves there is
+    # nobody's, and the sticky bit keeps it off root's files.
+    victim, name = tmp_names
+    outcome = await shell(ctx, f"echo x > {name}; echo y > {victim}; rm -f {victim}")
+    assert "Permission denied" in outcome.content and "Operation not permitted" in outcome.content
+    made, kept = lstat(name), lstat(victim)
+    assert made is not None and made.st_uid == SANDBOX_UID
+    assert kept is not None and kept.st_size == 0
+
+
+@as_root
+@pytest.mark.xfail(strict=True, reason="all runs' children share uid 65534 (needs per-run uids)")
+async def test_child_cannot_write_into_another_runs_workspace(ctx: ToolContext) -> None:
+    other = make_run_workspace()
+    try:
+        await shell(ctx, f"echo pwned > {other}/planted")
+        assert not (other / "planted").exists()
+    finally:
+        shutil.rmtree(other, ignore_errors=True)
+
+
+# --- secrets of the parent -----------------------------------------------------------------
+
+
+async def test_child_environment_holds_no_secrets(
+    ctx: ToolContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(name, value)
+    via_shell = await shell(ctx, "env; cat /proc/self/environ")
+    via_python = await python(
+        ctx, "import os; print(os.environ, open('/proc/self/environ').read())"
+    )
+    for outcome in (via_shell, via_python):
+        assert "exit code: 0" in outcome.content and "PATH=" in outcome.content
+        assert not [v for v in SECRETS.values() if v in outcome.content], outcome.content
+
+
+# Child-side: run each attempt, print its label and "ok" or the exception's name.
+ATTEMPT = (
+    "import ctypes, os\n"
+    "def attempt(label, fn):\n"
+    "    try:\n"
+    "        print(label, fn() or 'ok')\n"
+    "    except OSError as exc:\n"
+    "        print(label, type(exc).__name__)\n"
+)
+
+
+@as_root
+async def test_child_cannot_read_root_processes_environ(ctx: ToolContext) -> None:
+    # /proc/<pid>/environ shows the exec-time environment, which monkeypatch does not
+    # reach, so a root helper started with the secrets is attacked as well.
+    helper = await asyncio.create_subprocess_exec("sleep", "60", env=SECRETS)
+    pids = (os.getpid(), helper.pid, 1)
+    try:
+        environ = Path(f"/proc/{helper.pid}/environ")
+        assert await until(lambda: "nf-1" in environ.read_text())  # so the test can fail
+        probe = f"for p in {pids}:\n    attempt(p, lambda: open(f'/proc/{{p}}/environ').read())"
+        outcome = await python(ctx, ATTEMPT + probe)
+    finally:
+        helper.kill()
+        await helper.wait()
+    assert stdout(outcome).splitlines() == [f"{pid} PermissionError" for pid in pids]
+
+
+@as_root
+async def test_child_cannot_ptrace_or_read_the_parent(ctx: ToolContext) -> None:
+    code = ATTEMPT + (
+        "libc, ppid = ctypes.CDLL(None, use_errno=True), os.getppid()\n"
+        "print(libc.ptrace(16, ppid, None, None), os.strerror(ctypes.get_errno()))\n"  # ATTACH
+        "attempt('mem', lambda: open(f'/proc/{ppid}/mem', 'rb').close())\n"
+        "attempt('fd', lambda: os.listdir(f'/proc/{ppid}/fd'))\n"
+    )
+    outcome = await python(ctx, code)
+    lines = stdout(outcome).splitlines()
+    assert lines == ["-1 Operation not permitted", "mem PermissionError", "fd PermissionError"]
+
+
+async def test_child_inherits_no_open_file_of_the_parent(ctx: ToolContext, root_dir: Path) -> None:
+    with (root_dir / "secret.txt").open() as fh:
+        os.set_inheritable(fh.fileno(), True)  # even an inheritable fd stays behind
+        outcome = await shell(ctx, f"cat <&{fh.fileno()}")
+    assert "Bad file descriptor" in outcome.content and "root only" not in outcome.content
+
+
+# --- network ------------------------------------------------------------------------------
+
+
+async def test_child_cannot_reach_a_loopback_server(ctx: ToolContext) -> None:
+    if not (await isolation_report()).network_isolated:
+        pytest.skip("unshare --net is not available here; children share the host network")
+    accepted = asyncio.Event()
+
+    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.set()
+        writer.close()
+
+    server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        connect = f"import socket; socket.create_connection(('127.0.0.1', {port}), 2)"
+        via_python = await python(ctx, connect)
+        via_shell = await shell(ctx, f"exec 3<>/dev/tcp/127.0.0.1/{port}")
+    assert "OSError" in via_python.content or "unreachable" in via_python.content
+    assert "exit code: 1" in via_shell.content
+    assert not accepted.is_set()
+
+
+# --- resource exhaustion ------------------------------------------------------------------
+
+BOMB_PROCESSES = 32  # well under the default, so concurrent sandbox children keep headroom
+
+
+async def _bomb_preconditions(ctx: ToolContext) -> None:
+    """Skip unless the bomb is provably bounded: uid 65534, no capabilities, NPROC set."""
+    report = await isolation_report()
+    if not (report.drops_privileges and report.max_processes):
+        pytest.skip("children do not run as an unprivileged user with RLIMIT_NPROC here")
+    if sandbox_pids():  # NPROC counts the uid machine-wide: theirs would count against ours
+        pytest.skip(f"other processes run as uid {SANDBOX_UID}; a fork bomb would affect them")
+    probe = await shell(
+        ctx, "id -u; ulimit -u; grep CapEff /proc/self/status", max_processes=BOMB_PROCESSES
+    )
+    assert stdout(probe).split() == [str(SANDBOX_UID), str(BOMB_PROCESSES), "CapEff:", "0" * 16]
+
+
+@as_root
+@pytest.mark.parametrize(
+    ("tool", "bomb"),
+    [  # each forks until the limit, its leader still running
+        ("run_shell", ":(){ :|:& };:; while true; do true; done"),
+        ("run_python", "import os\nwhile True:\n    try: os.fork()\n    except OSError: pass"),
+    ],
+)
+async def test_fork_bomb_is_bounded_and_leaves_nothing_behind(
+    ctx: ToolContext, tool: str, bomb: str
+) -> None:
+    await _bomb_preconditions(ctx)
+    peak, done = 0, asyncio.Event()
+
+    async def count_sandbox_processes() -> None:
+        nonlocal peak
+        while not done.is_set():  # zombies too: they hold their NPROC slot until reaped
+            peak = max(peak, sum(uid == SANDBOX_UID for _, uid, *_ in processes()))
+            await asyncio.sleep(0.05)
+
+    sampler = asyncio.create_task(count_sandbox_processes())
+    options = {"timeout_s": 3, "max_processes": BOMB_PROCESSES, "max_output_chars": 2000}
+    started = time.monotonic()
+    try:
+        outcome = await call(tool, ctx, options, **{SOURCE_ARG[tool]: bomb})
+    finally:
+        done.set()
+        await sampler
+    assert time.monotonic() - started < 3 + 5
+    assert 1 < peak <= BOMB_PROCESSES  # it did fork, and never past the limit
+    assert "exit code: 0" not in outcome.content
+    # No uid-65534 process ran before, so any alive now would have come from the bomb.
+    assert await until(lambda: not sandbox_pids(), within_s=10), sandbox_pids()
+
+
+@pytest.fixture
+def detach(ctx: ToolContext) -> Iterator[Callable[[str], Awaitable[int]]]:
+    """Runs ``setsid COMMAND &`` from run_shell; the leader lingers so setsid surely runs."""
+    started: list[int] = []
+
+    async def start(command: str) -> int:
+        outcome = await shell(
+            ctx, f"setsid {command} >/dev/null 2>&1 & echo $!; sleep .5", timeout_s=1
+        )
+        started.append(int(stdout(outcome)))
+        return started[-1]
+
+    yield start
+    for pid in started:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+async def test_detached_cpu_spin_is_stopped_by_the_cpu_limit(
+    detach: Callable[[str], Awaitable[int]],
+) -> None:
+    # setsid leaves the process group the sandbox kills; RLIMIT_CPU (timeout + 1 s) remains.
+    pid = await detach("python3 -c 'while True: pass'")
+    assert survivors(pid)
+    assert await until(lambda: not survivors(pid), within_s=20)
+
+
+@pytest.mark.xfail(strict=True, reason="setsid leaves the process group (needs a PID namespace)")
+async def test_detached_sleeper_does_not_outlive_the_call(
+    detach: Callable[[str], Awaitable[int]],
+) -> None:
+    pid = await detach("sleep 300")
+    assert await until(lambda: not survivors(pid), within_s=3)
+
+
+@pytest.mark.parametrize(
+    ("tool", "source", "stopped_by"),
+    [
+        ("run_python", "b = bytearray(4 * 1024**3)", "MemoryError"),  # RLIMIT_AS
+        ("run_python", "while True:\n    pass", "timed out after 3s"),
+        ("run_shell", "head -c 100M /dev/zero > big", "File size limit exceeded"),  # RLIMIT_FSIZE
+        ("run_python", "open('big', 'wb').write(bytes(100 * 1024**2))", "File too large"),
+    ],
+)
+async def test_hogs_are_stopped_by_limits(
+    ctx: ToolContext, tool: str, source: str, stopped_by: str
+) -> None:
+    outcome = await call(tool, ctx, {"timeout_s": 3}, **{SOURCE_ARG[tool]: source})
+    assert stopped_by in outcome.content and "exit code: 0" not in outcome.content
+    big = ctx.workspace / "big"
+    assert not big.exists() or big.stat().st_size <= 64 * 1024**2
