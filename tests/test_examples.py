@@ -123,3 +123,37 @@ async def test_stockroom_example_on_the_embedded_model(
     assert calls and calls[0].name == "read_file"
     results = [m for m in clerk.messages if m.role == "tool"]
     assert results and not results[0].is_error and "city bikes" in (results[0].content or "")
+
+
+async def test_meeting_notes_example_uses_two_real_mcp_servers(tmp_path: Path) -> None:
+    from nexforge.tools.mcp import close_shared_servers
+
+    agent = load_agent(EXAMPLES / "meeting_notes" / "lead.yaml")
+    entity = {"name": "design review", "entityType": "meeting", "observations": ["15:00 Paris"]}
+    model = ScriptedModel(
+        {
+            "lead": [
+                call("get_current_time", timezone="Europe/Paris"),
+                call("scribe", task="Record: design review at 15:00 Paris time"),
+                say("Noted."),
+            ],
+            "scribe": [
+                call("create_entities", entities=[entity]),
+                call("search_nodes", query="design review"),
+                say("recorded the design review"),
+            ],
+        }
+    )
+    try:
+        with model:
+            result = await agent.arun("Note the design review", model=model, workspace=tmp_path)
+    finally:
+        await close_shared_servers()
+    assert result.stop_reason == "completed"
+    lead = result.trajectory.root_episode()
+    time_result = next(m for m in lead.messages if m.name == "get_current_time")
+    assert not time_result.is_error and "Europe/Paris" in (time_result.content or "")
+    scribe = next(e for e in result.trajectory.episodes if e.agent == "scribe")
+    found = [m for m in scribe.messages if m.name == "search_nodes"]
+    assert found and "design review" in (found[0].content or "")
+    assert (tmp_path / "memory.jsonl").is_file()  # the per-run server wrote into the workspace

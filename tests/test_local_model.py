@@ -265,13 +265,13 @@ async def test_a_timed_out_request_raises_and_the_model_still_serves(model: Loca
     started = time.perf_counter()
     with pytest.raises(ModelTimeoutError):
         await model.complete(long_story.model_copy(update={"timeout_s": 0.5}))
-    assert time.perf_counter() - started < 5
+    assert time.perf_counter() - started < 30  # raised at the timeout, not after 2000 tokens
 
     # Every slot busy with a request that times out: each must free its slot for the next.
     doomed = [model.complete(long_story.model_copy(update={"timeout_s": 0.5})) for _ in range(4)]
     outcomes = await asyncio.gather(*doomed, return_exceptions=True)
     assert all(isinstance(o, ModelTimeoutError) for o in outcomes)
     after = await model.complete(
-        ask("Say OK.", sampling=Sampling(max_tokens=5)).model_copy(update={"timeout_s": 10})
+        ask("Say OK.", sampling=Sampling(max_tokens=5)).model_copy(update={"timeout_s": 120})
     )
     assert after.message.content

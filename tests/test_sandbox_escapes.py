@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from nexforge.tools import ToolContext, ToolOutcome, execute_tool, make_builtin, make_run_workspace
-from nexforge.tools.sandbox import SANDBOX_UID, isolation_report
+from nexforge.tools.sandbox import SANDBOX_UID, child_uid_for, isolation_report
 
 SECRETS = {"NEXFORGE_API_KEY": "nf-1", "OPENAI_API_KEY": "sk-2", "AWS_SECRET_ACCESS_KEY": "aws-3"}
 SOURCE_ARG = {"run_shell": "command", "run_python": "code"}
@@ -95,8 +95,8 @@ def lstat(path: str) -> os.stat_result | None:
     return None
 
 
-def sandbox_pids() -> list[int]:
-    return [pid for pid, uid, *_, alive in processes() if alive and uid == SANDBOX_UID]
+def sandbox_pids(child_uid: int = SANDBOX_UID) -> list[int]:
+    return [pid for pid, uid, *_, alive in processes() if alive and uid == child_uid]
 
 
 def survivors(pid: int) -> list[int]:
@@ -190,12 +190,11 @@ async def test_world_writable_tmp_is_writable_but_roots_files_there_are_not(
     outcome = await shell(ctx, f"echo x > {name}; echo y > {victim}; rm -f {victim}")
     assert "Permission denied" in outcome.content and "Operation not permitted" in outcome.content
     made, kept = lstat(name), lstat(victim)
-    assert made is not None and made.st_uid == SANDBOX_UID
+    assert made is not None and made.st_uid == child_uid_for(ctx.workspace) != 0
     assert kept is not None and kept.st_size == 0
 
 
 @as_root
-@pytest.mark.xfail(strict=True, reason="all runs' children share uid 65534 (needs per-run uids)")
 async def test_child_cannot_write_into_another_runs_workspace(ctx: ToolContext) -> None:
     other = make_run_workspace()
     try:
@@ -299,16 +298,18 @@ BOMB_PROCESSES = 32  # well under the default, so concurrent sandbox children ke
 
 
 async def _bomb_preconditions(ctx: ToolContext) -> None:
-    """Skip unless the bomb is provably bounded: uid 65534, no capabilities, NPROC set."""
+    """Skip unless the bomb is provably bounded: an unprivileged uid of its own (the run
+    workspace's), no capabilities, NPROC set."""
     report = await isolation_report()
     if not (report.drops_privileges and report.max_processes):
         pytest.skip("children do not run as an unprivileged user with RLIMIT_NPROC here")
-    if sandbox_pids():  # NPROC counts the uid machine-wide: theirs would count against ours
-        pytest.skip(f"other processes run as uid {SANDBOX_UID}; a fork bomb would affect them")
+    uid = child_uid_for(ctx.workspace)
+    if uid == 0 or sandbox_pids(uid):  # NPROC counts the uid machine-wide
+        pytest.skip(f"other processes run as uid {uid}; a fork bomb would affect them")
     probe = await shell(
         ctx, "id -u; ulimit -u; grep CapEff /proc/self/status", max_processes=BOMB_PROCESSES
     )
-    assert stdout(probe).split() == [str(SANDBOX_UID), str(BOMB_PROCESSES), "CapEff:", "0" * 16]
+    assert stdout(probe).split() == [str(uid), str(BOMB_PROCESSES), "CapEff:", "0" * 16]
 
 
 @as_root
@@ -323,12 +324,13 @@ async def test_fork_bomb_is_bounded_and_leaves_nothing_behind(
     ctx: ToolContext, tool: str, bomb: str
 ) -> None:
     await _bomb_preconditions(ctx)
+    bomb_uid = child_uid_for(ctx.workspace)
     peak, done = 0, asyncio.Event()
 
     async def count_sandbox_processes() -> None:
         nonlocal peak
         while not done.is_set():  # zombies too: they hold their NPROC slot until reaped
-            peak = max(peak, sum(uid == SANDBOX_UID for _, uid, *_ in processes()))
+            peak = max(peak, sum(uid == bomb_uid for _, uid, *_ in processes()))
             await asyncio.sleep(0.05)
 
     sampler = asyncio.create_task(count_sandbox_processes())
@@ -342,8 +344,8 @@ async def test_fork_bomb_is_bounded_and_leaves_nothing_behind(
     assert time.monotonic() - started < 3 + 5
     assert 1 < peak <= BOMB_PROCESSES  # it did fork, and never past the limit
     assert "exit code: 0" not in outcome.content
-    # No uid-65534 process ran before, so any alive now would have come from the bomb.
-    assert await until(lambda: not sandbox_pids(), within_s=10), sandbox_pids()
+    # No process of that uid ran before, so any alive now would have come from the bomb.
+    assert await until(lambda: not sandbox_pids(bomb_uid), within_s=10), sandbox_pids(bomb_uid)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from nexforge.tools import make_run_workspace, run_subprocess
-from nexforge.tools.sandbox import SANDBOX_UID, sandbox_isolation
+from nexforge.tools.sandbox import child_uid_for, sandbox_isolation
 
 
 @pytest.fixture
@@ -163,9 +163,11 @@ async def test_resource_limits_apply(workspace: Path) -> None:
 async def test_child_runs_unprivileged_when_we_are_root(workspace: Path) -> None:
     out = await bash("id -u; id -g; id -G; ulimit -u; touch made", workspace)
     uid, gid, groups, nproc = out.split("\n")[:4]
-    assert (int(uid), int(gid), groups) == (SANDBOX_UID, SANDBOX_UID, "65534")
+    # The workspace's own uid (a run workspace gets one; others fall back to 65534).
+    expected = child_uid_for(workspace)
+    assert expected != 0 and (int(uid), int(gid), groups) == (expected, expected, str(expected))
     assert 0 < int(nproc) <= 256  # the container's hard limit may be lower
-    assert (workspace / "made").stat().st_uid == SANDBOX_UID
+    assert (workspace / "made").stat().st_uid == expected
 
 
 async def test_child_has_no_network(workspace: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from nexforge.tools.base import Tool, ToolContext, ToolOutcome
 from nexforge.tools.builtins import BUILTINS, FINISH_TOOL_NAME, BuiltinFactory, make_builtin
+from nexforge.tools.environment import Environment, EnvState, env_tool
 from nexforge.tools.errors import ToolInputError
 from nexforge.tools.executor import execute_tool
 from nexforge.tools.resources import Resource, RunInfo, RunResources
@@ -16,6 +17,8 @@ __all__ = [
     "BUILTINS",
     "FINISH_TOOL_NAME",
     "BuiltinFactory",
+    "EnvState",
+    "Environment",
     "Resource",
     "RunInfo",
     "RunResources",
@@ -24,6 +27,7 @@ __all__ = [
     "ToolContext",
     "ToolInputError",
     "ToolOutcome",
+    "env_tool",
     "execute_tool",
     "make_builtin",
     "make_run_workspace",

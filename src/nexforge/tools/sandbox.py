@@ -6,11 +6,13 @@ Isolation, probed once per process:
   timeout, on output flood, on cancellation and when the leader exits, so background
   grandchildren never outlive the call. (A grandchild that calls ``setsid`` itself leaves
   the group; RLIMIT_CPU still bounds the CPU it can burn.)
-- As root, the child runs as uid/gid 65534 (nobody) with no supplementary groups, because
-  RLIMIT_NPROC does not bind root. The workspace must be writable by that uid:
-  ``make_run_workspace`` chowns the directories it creates, and ``write_file`` gives new
-  files the workspace owner. A user-supplied workspace owned by root stays read-only to
-  the child unless its owner makes it writable for uid 65534.
+- As root, the child drops to an unprivileged uid with no supplementary groups, because
+  RLIMIT_NPROC does not bind root. A workspace made by ``make_run_workspace`` gets a uid
+  of its own (``RUN_UID_BASE`` + n, gid = uid), and its children run as that uid, so one
+  run's children cannot touch another run's workspace or processes and each run has its
+  own process limit; ``write_file`` gives new files the workspace owner. Children of any
+  other workspace run as uid/gid 65534 (nobody); a user-supplied workspace owned by root
+  stays read-only to them unless its owner makes it writable for that uid.
 - Where ``unshare`` works, the child gets a fresh network namespace (only a down loopback
   interface: no network at all). As root: ``unshare --net`` then ``setpriv`` drops to
   nobody; otherwise ``unshare --net --map-current-user``. Without it the child runs with
@@ -23,8 +25,8 @@ process group, limits, clean environment, timeout and output cap still apply.
 What the unprivileged child can still do (tests/test_sandbox_escapes.py pins each):
 read anything world-readable (not just the workspace); write to world-writable places
 (/tmp, /var/tmp, /dev/shm), though the sticky bit keeps it off other users' files there;
-reach every other child of every run, since all share uid 65534 (their workspaces,
-ptrace); and, with ``setsid``, leave the process group and outlive the call. It cannot
+reach other children that share its uid (only those of user-supplied workspaces, which
+all run as 65534); and, with ``setsid``, leave the process group and outlive the call. It cannot
 write root's files, read another uid's ``/proc/<pid>/environ``, ptrace the parent, or
 hard-link root-only files into the workspace (where ``fs.protected_hardlinks`` is 1).
 ``isolation_report`` says which of these protections this machine gives; ``nexforge
@@ -35,14 +37,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import math
 import os
 import resource
+import secrets
 import shutil
 import signal
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +54,29 @@ logger = logging.getLogger(__name__)
 
 SANDBOX_UID = 65534
 SANDBOX_GID = 65534
+# Workspaces NexForge makes get a uid of their own from this range (gid = uid), and their
+# children run as it: one run's children cannot touch another run's workspace, and each
+# run has its own process-count limit. Other workspaces' children run as SANDBOX_UID.
+RUN_UID_BASE = 200_000
+RUN_UID_SPAN = 60_000
+_run_uids = itertools.count(secrets.randbelow(RUN_UID_SPAN))
+
+
+def allocate_run_uid() -> int:
+    """A uid for a new run workspace: unique within the process until the range wraps; a
+    random start keeps separate processes apart."""
+    return RUN_UID_BASE + next(_run_uids) % RUN_UID_SPAN
+
+
+def child_uid_for(workspace: Path) -> int:
+    """The uid a sandboxed child of ``workspace`` runs as (when privileges are dropped)."""
+    try:
+        owner = workspace.stat().st_uid
+    except OSError:
+        return SANDBOX_UID
+    return owner if RUN_UID_BASE <= owner < RUN_UID_BASE + RUN_UID_SPAN else SANDBOX_UID
+
+
 CHILD_PATH = "/usr/local/bin:/usr/bin:/bin"
 _READ_CHUNK = 65536
 _AS_BYTES = 2 * 1024**3
@@ -80,6 +107,19 @@ class Isolation:
     popen_kwargs: dict[str, Any] = field(default_factory=dict)
     drops_privileges: bool = False
     network_isolated: bool = False
+
+    def for_uid(self, uid: int) -> Isolation:
+        """The same isolation, with children running as ``uid`` (gid = uid) instead."""
+        if not self.drops_privileges or uid == SANDBOX_UID:
+            return self
+        swap = {
+            f"--reuid={SANDBOX_UID}": f"--reuid={uid}",
+            f"--regid={SANDBOX_GID}": f"--regid={uid}",
+        }
+        kwargs = dict(self.popen_kwargs)
+        if "user" in kwargs:
+            kwargs.update(user=uid, group=uid)
+        return replace(self, prefix=tuple(swap.get(a, a) for a in self.prefix), popen_kwargs=kwargs)
 
 
 _isolation: Isolation | None = None
@@ -290,7 +330,7 @@ async def run_subprocess(
     the child runs as the sandbox user, where it counts that uid's processes machine-wide;
     for an ordinary user it would count all of that user's processes, so it is not set.
     """
-    iso = await sandbox_isolation() if isolated else Isolation()
+    iso = (await sandbox_isolation()).for_uid(child_uid_for(cwd)) if isolated else Isolation()
     proc = await asyncio.create_subprocess_exec(
         *iso.prefix,
         *argv,

@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 
 from nexforge.tools.errors import ToolInputError
-from nexforge.tools.sandbox import SANDBOX_GID, SANDBOX_UID, running_as_root
+from nexforge.tools.sandbox import allocate_run_uid, running_as_root
 
 
 def resolve_in_workspace(workspace: Path, user_path: str) -> Path:
@@ -29,12 +29,13 @@ def resolve_in_workspace(workspace: Path, user_path: str) -> Path:
 def make_run_workspace(prefix: str = "nexforge-run-") -> Path:
     """A fresh private temp directory; the caller removes it when the run ends.
 
-    As root it is handed to the sandbox user, so the shell tools (which then run as
-    that user) can write in it.
+    As root it is handed to a uid of its own (see ``allocate_run_uid``): the shell tools
+    run as that uid, so they can write here and nowhere in another run's workspace.
     """
     path = Path(tempfile.mkdtemp(prefix=prefix))
     if running_as_root():
-        os.chown(path, SANDBOX_UID, SANDBOX_GID)
+        uid = allocate_run_uid()
+        os.chown(path, uid, uid)
     return path
 
 

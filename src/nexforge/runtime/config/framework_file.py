@@ -15,8 +15,7 @@ from types import ModuleType
 from pydantic import BaseModel, ConfigDict, Field
 
 from nexforge.runtime.config.paths import FRAMEWORK_FILE, PathEscapeError, resolve_inside
-from nexforge.runtime.config.python_refs import PythonRefError
-from nexforge.runtime.config.python_refs import _import as import_module_ref
+from nexforge.runtime.config.python_refs import PythonRefError, import_module_ref
 from nexforge.runtime.config.schema import NAME_PATTERN, EnvironmentSpec, EnvToolEntry
 from nexforge.runtime.config.validation import validate_document
 from nexforge.runtime.config.yaml_lines import Loc, YamlDocument, load_yaml

@@ -49,7 +49,7 @@ def resolve_python_ref(
             f"{module_name!r} is part of the Python standard library; "
             "tools must come from the config root or an installed package"
         )
-    module = _import(module_name, root, {} if module_cache is None else module_cache)
+    module = import_module_ref(module_name, root, {} if module_cache is None else module_cache)
     target = getattr(module, attr, None)
     if target is None:
         raise PythonRefError(f"module {module_name!r} has no attribute {attr!r}")
@@ -62,7 +62,7 @@ def resolve_python_ref(
     return fn
 
 
-def _import(module_name: str, root: Path, cache: dict[Path, ModuleType]) -> ModuleType:
+def import_module_ref(module_name: str, root: Path, cache: dict[Path, ModuleType]) -> ModuleType:
     file = _root_module_file(module_name, root)
     if file is not None:
         cached = cache.get(file)

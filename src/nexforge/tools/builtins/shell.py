@@ -3,7 +3,8 @@
 Their descriptions promise the model only what holds everywhere: the workspace as the
 working directory, a clean environment, the time limit with the whole process group
 killed, and the output cap. The rest depends on the host. Running as root, the child
-drops to uid/gid 65534 (with ``setpriv`` or Popen's user switch), and where ``unshare``
+drops to its run workspace's own uid, or 65534 for other workspaces (with ``setpriv`` or
+Popen's user switch), and where ``unshare``
 works it also gets a network namespace with no interfaces up; as an ordinary user it
 keeps that user's rights and, where ``unshare --map-current-user`` works, loses the
 network. Without ``unshare`` the child shares the host network.
