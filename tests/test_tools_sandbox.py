@@ -6,6 +6,7 @@ import asyncio
 import os
 import shutil
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -41,10 +42,6 @@ async def until(condition: Callable[[], bool], within_s: float = 30.0) -> bool:
     return True
 
 
-async def gone(pid: int) -> bool:
-    return await until(lambda: not alive(pid))
-
-
 async def bash(command: str, cwd: Path, timeout_s: float = 30, cap: int = 10_000) -> str:
     result = await run_subprocess(
         ["bash", "-c", command], cwd=cwd, timeout_s=timeout_s, max_output_chars=cap
@@ -77,42 +74,62 @@ async def test_stdin_is_fed(workspace: Path) -> None:
     assert (result.exit_code, result.stdout) == (0, "45\n")
 
 
+def marked(marker: str) -> list[int]:
+    """Live host processes whose command line holds ``marker`` (pids printed inside a PID
+    namespace mean nothing on the host, so processes are found by a unique marker)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker.encode() in (entry / "cmdline").read_bytes() and alive(int(entry.name)):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def unique_sleep() -> str:
+    """A sleep command findable from the host: its duration is unique to this test."""
+    return f"sleep 100.{uuid.uuid4().int % 10**9:09d}"
+
+
 async def test_timeout_kills_the_whole_group_including_grandchildren(workspace: Path) -> None:
+    sleep = unique_sleep()
     # The timeout is long enough for bash to start everything even on a loaded machine.
     result = await run_subprocess(
-        ["bash", "-c", "sleep 100 & echo $!; (sleep 100 & echo $!; wait) & echo $$; sleep 100"],
+        ["bash", "-c", f"{sleep} & ({sleep} & wait) & echo started; {sleep}"],
         cwd=workspace,
         timeout_s=5,
         max_output_chars=1000,
     )
-    assert result.timed_out
-    pids = [int(p) for p in result.stdout.split()]
-    assert len(pids) == 3
-    for pid in pids:
-        assert await gone(pid), f"pid {pid} survived the timeout"
+    assert result.timed_out and "started" in result.stdout
+    assert await until(lambda: not marked(sleep.split()[1])), marked(sleep.split()[1])
 
 
 async def test_background_processes_do_not_outlive_a_finished_command(workspace: Path) -> None:
+    sleep = unique_sleep()
     # bash() asserts the call ended with the command, not at its timeout.
-    out = await bash("sleep 100 > /dev/null 2>&1 & echo $!", workspace)
-    assert await gone(int(out))
+    assert await bash(f"{sleep} > /dev/null 2>&1 & echo started", workspace) == "started\n"
+    assert await until(lambda: not marked(sleep.split()[1])), marked(sleep.split()[1])
 
 
 async def test_cancellation_kills_the_group(workspace: Path) -> None:
+    sleep = unique_sleep()
     task = asyncio.create_task(
         run_subprocess(
-            ["bash", "-c", "sleep 100 & echo $! > pid; sleep 100"],
+            ["bash", "-c", f"{sleep} & echo started > flag; {sleep}"],
             cwd=workspace,
             timeout_s=60,
             max_output_chars=1000,
         )
     )
-    pid_file = workspace / "pid"
-    assert await until(lambda: pid_file.exists() and pid_file.read_text().endswith("\n"))
+    flag = workspace / "flag"
+    assert await until(lambda: flag.exists() and flag.read_text().endswith("\n"))
+    assert marked(sleep.split()[1])  # running before the cancellation
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert await gone(int(pid_file.read_text()))
+    assert await until(lambda: not marked(sleep.split()[1])), marked(sleep.split()[1])
 
 
 async def test_output_flood_is_capped_and_stopped(workspace: Path) -> None:

@@ -4,8 +4,9 @@ Isolation, probed once per process:
 
 - Every child leads its own session/process group; the whole group is SIGKILLed on
   timeout, on output flood, on cancellation and when the leader exits, so background
-  grandchildren never outlive the call. (A grandchild that calls ``setsid`` itself leaves
-  the group; RLIMIT_CPU still bounds the CPU it can burn.)
+  grandchildren never outlive the call. Where ``unshare --pid`` works the child also runs
+  in a PID namespace whose end kills everything in it, so even a grandchild that left
+  the group with ``setsid`` is gone; without it, RLIMIT_CPU still bounds what it burns.
 - As root, the child drops to an unprivileged uid with no supplementary groups, because
   RLIMIT_NPROC does not bind root. A workspace made by ``make_run_workspace`` gets a uid
   of its own (``RUN_UID_BASE`` + n, gid = uid), and its children run as that uid, so one
@@ -25,8 +26,8 @@ process group, limits, clean environment, timeout and output cap still apply.
 What the unprivileged child can still do (tests/test_sandbox_escapes.py pins each):
 read anything world-readable (not just the workspace); write to world-writable places
 (/tmp, /var/tmp, /dev/shm), though the sticky bit keeps it off other users' files there;
-reach other children that share its uid (only those of user-supplied workspaces, which
-all run as 65534); and, with ``setsid``, leave the process group and outlive the call. It cannot
+and reach other children that share its uid (only those of user-supplied workspaces,
+which all run as 65534). It cannot
 write root's files, read another uid's ``/proc/<pid>/environ``, ptrace the parent, or
 hard-link root-only files into the workspace (where ``fs.protected_hardlinks`` is 1).
 ``isolation_report`` says which of these protections this machine gives; ``nexforge
@@ -107,6 +108,7 @@ class Isolation:
     popen_kwargs: dict[str, Any] = field(default_factory=dict)
     drops_privileges: bool = False
     network_isolated: bool = False
+    pid_isolated: bool = False
 
     def for_uid(self, uid: int) -> Isolation:
         """The same isolation, with children running as ``uid`` (gid = uid) instead."""
@@ -142,16 +144,27 @@ async def _probe_isolation() -> Isolation:
         shutil.which("unshare", path=CHILD_PATH),
         shutil.which("setpriv", path=CHILD_PATH),
     )
-    candidates: list[tuple[str, ...]] = []
+    # Best first: a PID namespace as well (when its init, the unshare child, dies the kernel
+    # kills everything in it, so even a process that left the group with setsid is gone).
+    pid_ns = ("--pid", "--fork", "--kill-child")
+    candidates: list[tuple[tuple[str, ...], bool]] = []
     if running_as_root() and unshare and setpriv:
         drop = (setpriv, f"--reuid={SANDBOX_UID}", f"--regid={SANDBOX_GID}", "--clear-groups")
-        candidates.append((unshare, "--net", "--", *drop, "--nnp", "--"))
+        candidates.append(((unshare, "--net", *pid_ns, "--", *drop, "--nnp", "--"), True))
+        candidates.append(((unshare, "--net", "--", *drop, "--nnp", "--"), False))
     elif not running_as_root() and unshare:
-        candidates.append((unshare, "--net", "--map-current-user", "--"))
-    for prefix in candidates:
+        candidates.append(((unshare, "--net", *pid_ns, "--map-current-user", "--"), True))
+        candidates.append(((unshare, "--net", "--map-current-user", "--"), False))
+    for prefix, pid_isolated in candidates:
         if await _works(prefix):
             logger.debug("sandbox: children run via %s", " ".join(prefix))
-            return Isolation(prefix, {}, running_as_root(), network_isolated=True)
+            return Isolation(
+                prefix,
+                {},
+                running_as_root(),
+                network_isolated=True,
+                pid_isolated=pid_isolated,
+            )
     logger.warning("sandbox: no network namespace available; children share the host network")
     if running_as_root():
         kwargs = {"user": SANDBOX_UID, "group": SANDBOX_GID, "extra_groups": []}
@@ -218,6 +231,7 @@ class IsolationReport:
     drops_privileges: bool
     child_uid: int
     network_isolated: bool
+    pid_isolated: bool
     max_processes: int | None
     limits: dict[str, int]
     protected_hardlinks: bool
@@ -248,6 +262,11 @@ async def isolation_report() -> IsolationReport:
     gaps: list[str] = []
     if not iso.network_isolated:
         gaps.append("no usable `unshare --net`: run_shell/run_python children keep network access")
+    if not iso.pid_isolated:
+        gaps.append(
+            "no usable `unshare --pid`: a child that calls setsid can outlive its call "
+            "(still bounded by the CPU limit)"
+        )
     if not iso.drops_privileges:
         gaps.append(
             "children run as the current user: they can write wherever it can, and no "
@@ -264,6 +283,7 @@ async def isolation_report() -> IsolationReport:
         drops_privileges=iso.drops_privileges,
         child_uid=SANDBOX_UID if iso.drops_privileges else os.geteuid(),
         network_isolated=iso.network_isolated,
+        pid_isolated=iso.pid_isolated,
         max_processes=limits.get("processes"),
         limits=limits,
         protected_hardlinks=hardlinks,
