@@ -22,6 +22,7 @@ import pytest
 
 from nexforge.tools import ToolContext, ToolOutcome, execute_tool, make_builtin, make_run_workspace
 from nexforge.tools.sandbox import SANDBOX_UID, child_uid_for, isolation_report
+from procfs import marked
 
 SECRETS = {"NEXFORGE_API_KEY": "nf-1", "OPENAI_API_KEY": "sk-2", "AWS_SECRET_ACCESS_KEY": "aws-3"}
 SOURCE_ARG = {"run_shell": "command", "run_python": "code"}
@@ -366,22 +367,6 @@ def detach(ctx: ToolContext) -> Iterator[Callable[[str], Awaitable[str]]]:
         for pid in marked(marker):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-
-
-def marked(marker: str) -> list[int]:
-    """Live (not zombie) host processes whose command line holds ``marker``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if marker.encode() in (entry / "cmdline").read_bytes():
-                stat = (entry / "stat").read_text()
-                if stat.rsplit(")", 1)[1].split()[0] != "Z":
-                    found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
 
 
 async def test_a_detached_process_does_not_outlive_its_call(

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from nexforge.tools import make_run_workspace, run_subprocess
-from nexforge.tools.sandbox import child_uid_for, sandbox_isolation
+from nexforge.tools.sandbox import child_uid_for
+from procfs import marked
 
 
 @pytest.fixture
@@ -21,15 +22,6 @@ def workspace() -> Iterator[Path]:
     path = make_run_workspace()
     yield path
     shutil.rmtree(path, ignore_errors=True)
-
-
-def alive(pid: int) -> bool:
-    """True while ``pid`` runs; a zombie (killed, not yet reaped) counts as gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 async def until(condition: Callable[[], bool], within_s: float = 30.0) -> bool:
@@ -72,20 +64,6 @@ async def test_stdin_is_fed(workspace: Path) -> None:
         stdin="print(sum(range(10)))",
     )
     assert (result.exit_code, result.stdout) == (0, "45\n")
-
-
-def marked(marker: str) -> list[int]:
-    """Live host processes whose command line holds ``marker`` (pids printed inside a PID
-    namespace mean nothing on the host, so processes are found by a unique marker)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if marker.encode() in (entry / "cmdline").read_bytes() and alive(int(entry.name)):
-                    found.append(int(entry.name))
-            except OSError:
-                continue
-    return found
 
 
 def unique_sleep() -> str:
@@ -185,24 +163,3 @@ async def test_child_runs_unprivileged_when_we_are_root(workspace: Path) -> None
     assert expected != 0 and (int(uid), int(gid), groups) == (expected, expected, str(expected))
     assert 0 < int(nproc) <= 256  # the container's hard limit may be lower
     assert (workspace / "made").stat().st_uid == expected
-
-
-async def test_child_has_no_network(workspace: Path) -> None:
-    if not (await sandbox_isolation()).network_isolated:
-        pytest.skip("unshare --net is not available here; children share the host network")
-    accepted = asyncio.Event()
-
-    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        accepted.set()
-        writer.close()
-
-    server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    probe = f"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=2)"
-    async with server:
-        result = await run_subprocess(
-            ["python3", "-I", "-c", probe], cwd=workspace, timeout_s=10, max_output_chars=2000
-        )
-    assert result.exit_code != 0
-    assert "OSError" in result.stderr or "unreachable" in result.stderr
-    assert not accepted.is_set()
