@@ -1,4 +1,4 @@
-"""Finding processes from the host through /proc, for the sandbox tests.
+"""Finding processes from the host through /proc, and polling, for the sandbox tests.
 
 Pids printed inside a sandboxed child's PID namespace mean nothing on the host, so tests
 give the processes they start a unique marker in their command line and look for that.
@@ -6,6 +6,9 @@ give the processes they start a unique marker in their command line and look for
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -23,3 +26,13 @@ def marked(marker: str) -> list[int]:
         except OSError:
             continue
     return found
+
+
+async def until(condition: Callable[[], bool], within_s: float = 30.0) -> bool:
+    """Poll ``condition``; the bound only keeps a broken test from hanging, so it is large."""
+    deadline = time.monotonic() + within_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True

@@ -22,7 +22,7 @@ import pytest
 
 from nexforge.tools import ToolContext, ToolOutcome, execute_tool, make_builtin, make_run_workspace
 from nexforge.tools.sandbox import SANDBOX_UID, child_uid_for, isolation_report
-from procfs import marked
+from procfs import marked, until
 
 SECRETS = {"NEXFORGE_API_KEY": "nf-1", "OPENAI_API_KEY": "sk-2", "AWS_SECRET_ACCESS_KEY": "aws-3"}
 SOURCE_ARG = {"run_shell": "command", "run_python": "code"}
@@ -99,15 +99,6 @@ def lstat(path: str) -> os.stat_result | None:
 
 def sandbox_pids(child_uid: int = SANDBOX_UID) -> list[int]:
     return [pid for pid, uid, *_, alive in processes() if alive and uid == child_uid]
-
-
-async def until(condition: Callable[[], bool], within_s: float = 30.0) -> bool:
-    deadline = time.monotonic() + within_s
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.05)
-    return True
 
 
 # --- the file tools: confined to the workspace by real path ---------------------------

@@ -5,16 +5,15 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from nexforge.tools import make_run_workspace, run_subprocess
 from nexforge.tools.sandbox import child_uid_for
-from procfs import marked
+from procfs import marked, until
 
 
 @pytest.fixture
@@ -22,16 +21,6 @@ def workspace() -> Iterator[Path]:
     path = make_run_workspace()
     yield path
     shutil.rmtree(path, ignore_errors=True)
-
-
-async def until(condition: Callable[[], bool], within_s: float = 30.0) -> bool:
-    """Poll ``condition``; the bound only keeps a broken test from hanging, so it is large."""
-    deadline = time.monotonic() + within_s
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.05)
-    return True
 
 
 async def bash(command: str, cwd: Path, timeout_s: float = 30, cap: int = 10_000) -> str:

@@ -28,7 +28,7 @@ from rich.table import Table
 from nexforge import __version__
 from nexforge.models.catalog import CATALOG
 from nexforge.models.install import model_path, model_status, nexforge_home
-from nexforge.tools.sandbox import IsolationReport, isolation_report
+from nexforge.tools.isolation import IsolationReport, isolation_report
 
 logger = logging.getLogger(__name__)
 out = Console(highlight=False)

@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 
 from nexforge.tools.errors import ToolInputError
-from nexforge.tools.sandbox import allocate_run_uid, running_as_root
+from nexforge.tools.isolation import allocate_run_uid, running_as_root
 
 
 def resolve_in_workspace(workspace: Path, user_path: str) -> Path:
