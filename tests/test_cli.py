@@ -12,20 +12,9 @@ from pathlib import Path
 import pytest
 
 from nexforge.testing import MockOpenAIServer, MockReply
+from run_cli import nexforge
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-
-
-def nexforge(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("NEXFORGE_")}
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "nexforge", *args],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        timeout=120,
-    )
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from nexforge import __version__
+from nexforge.cli.architect_cmd import architect_stats, build, check
 from nexforge.cli.doctor_cmd import doctor
 from nexforge.cli.mcp_cmd import mcp_app, serve_mcp
 from nexforge.cli.models_cmd import models_app
@@ -169,6 +170,9 @@ app.command("serve-model")(serve_model)
 app.add_typer(mcp_app, name="mcp", help="MCP servers declared in agent configs.")
 app.command("serve-mcp")(serve_mcp)
 app.command("doctor")(doctor)
+app.command("build")(build)
+app.command("check")(check)
+app.command("architect-stats")(architect_stats)
 
 
 @app.command()

@@ -7,7 +7,11 @@ from pathlib import Path
 
 from nexforge.core.errors import ConfigError
 from nexforge.runtime.agent import Agent
-from nexforge.runtime.config.framework_file import framework_environment, read_framework_file
+from nexforge.runtime.config.framework_file import (
+    Workflow,
+    framework_environment,
+    read_framework_file,
+)
 from nexforge.runtime.config.loader import load_agent
 from nexforge.runtime.config.paths import FRAMEWORK_FILE, PathEscapeError, find_root, resolve_inside
 from nexforge.tools.environment import Environment
@@ -24,6 +28,8 @@ class Framework:
     environment: Environment | None
     source: Path
     """The file it was loaded from: ``framework.yaml`` or the standalone agent's YAML."""
+    domain: str = ""
+    workflow: Workflow | None = None
 
 
 def load_framework(path: str | Path) -> Framework:
@@ -57,7 +63,16 @@ def load_framework(path: str | Path) -> Framework:
     environment = environment_of(entry)
     if environment is None and spec.environment is not None:
         environment = framework_environment(root, {})  # declared, though no agent uses it
-    return Framework(spec.name, spec.description, root, entry, environment, target)
+    return Framework(
+        spec.name,
+        spec.description,
+        root,
+        entry,
+        environment,
+        target,
+        domain=spec.domain,
+        workflow=spec.workflow,
+    )
 
 
 def _standalone(config: Path) -> Framework:

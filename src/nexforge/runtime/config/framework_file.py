@@ -23,6 +23,26 @@ from nexforge.tools.base import Tool
 from nexforge.tools.environment import Environment, SeedError, env_tools_in
 
 
+class WorkflowEdge(BaseModel):
+    """``from`` may delegate to ``to`` (agent names)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    source: str = Field(alias="from", pattern=NAME_PATTERN)
+    target: str = Field(alias="to", pattern=NAME_PATTERN)
+
+
+class Workflow(BaseModel):
+    """Who may delegate to whom: documents the hierarchy (``nexforge check`` compares it
+    with the agents' ``sub_agents``). ``order`` lists a pipeline's stages in call order."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    archetype: str = ""
+    edges: list[WorkflowEdge] = Field(default_factory=list)
+    order: list[str] = Field(default_factory=list)
+
+
 class FrameworkFile(BaseModel):
     """``framework.yaml``: the framework's identity, entry agent and environment."""
 
@@ -30,8 +50,10 @@ class FrameworkFile(BaseModel):
 
     name: str = Field(pattern=NAME_PATTERN)
     description: str = ""
+    domain: str = Field(default="", description="The one-sentence description it was built from.")
     entry_agent: str | None = Field(default=None, description="Path of the entry agent's YAML.")
     environment: EnvironmentSpec | None = None
+    workflow: Workflow | None = None
 
 
 def read_framework_file(root: Path) -> tuple[YamlDocument, FrameworkFile] | None:

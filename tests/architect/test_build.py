@@ -1,0 +1,146 @@
+"""The architect's staged build, driven by a scripted model (no real model)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from scripted_architect import BIKE_SHOP, architect_model
+
+from nexforge.architect.ask import StageFailed
+from nexforge.architect.build import BuildOptions, build
+from nexforge.architect.spec import ARCHETYPES
+from nexforge.architect.store import BuildConflict
+from nexforge.core.errors import ModelHTTPError
+from nexforge.runtime.config.framework import load_framework
+
+DESCRIPTION = "A support desk for a bike shop: orders and repairs"
+
+
+def options(out: Path, **kw: Any) -> BuildOptions:
+    return BuildOptions(description=DESCRIPTION, out=out, **kw)
+
+
+async def test_build_writes_a_framework_that_passes_every_rung(tmp_path: Path) -> None:
+    model = architect_model()
+    [result] = await build(options(tmp_path / "fw"), model)
+
+    assert result.check.passed, [r.reason for r in result.check.rungs]
+    assert [r.name for r in result.check.rungs] == [
+        "schema",
+        "load",
+        "tool_tests",
+        "smoke",
+        "probe",
+    ]
+    fw = tmp_path / "fw"
+    for part in (
+        "framework.yaml",
+        "agents",
+        "prompts",
+        "tools",
+        "data",
+        "kit/personas.jsonl",
+        "kit/problem_types.json",
+        "kit/probe_queries.jsonl",
+        "report.json",
+    ):
+        assert (fw / part).exists(), part
+    loaded = load_framework(fw)
+    assert loaded.domain == DESCRIPTION
+    assert loaded.workflow is not None and loaded.workflow.archetype == result.archetype
+    assert loaded.environment is not None
+    tools = {t.name for t in loaded.environment.tools}
+    assert {"get_order", "list_orders", "create_customer", "cancel_order"} <= tools
+
+    report = json.loads((fw / "report.json").read_text())
+    assert report["passed"] is True and report["reached"] == "probe"
+    assert report["model_calls"] == model_calls(model)
+    assert report["structure"]["entities"] == 2
+    assert report["structure"]["problem_types"]["depth"] >= 3
+    assert set(report["stages"]) >= {"domain", "seed", "kit", "v1/hierarchy", "v1/prompts"}
+
+
+def model_calls(model: Any) -> int:
+    return sum(1 for r in model.requests if (r.agent or "").startswith("architect."))
+
+
+async def test_prompts_carry_structure_the_model_did_not_write(tmp_path: Path) -> None:
+    [result] = await build(options(tmp_path / "fw", probe=False), architect_model())
+    loaded = load_framework(result.path)
+    entry = loaded.entry
+    prompt = (result.path / "prompts" / f"{entry.name}.md").read_text()
+    assert "Only pending orders can be cancelled." in prompt  # the domain's policy
+    assert "## Output" in prompt
+    for child in entry.sub_agents:
+        assert f"`{child.name}`" in prompt  # delegation rules name the team
+
+
+async def test_variants_are_structurally_different(tmp_path: Path) -> None:
+    results = await build(options(tmp_path / "fw", variants=5, probe=False), architect_model())
+
+    assert [r.path.name for r in results] == ["v1", "v2", "v3", "v4", "v5"]
+    assert sorted(r.archetype for r in results) == sorted(ARCHETYPES)
+    assert all(r.check.passed for r in results), [r.check.rungs for r in results]
+    shapes = {(r.report["structure"]["agents"], r.report["structure"]["depth"]) for r in results}
+    assert len(shapes) >= 4
+    # The domain, seed and kit were made once and shared.
+    assert sum(1 for r in results for s in r.report["resumed"]) == 0
+
+
+async def test_a_malformed_stage_answer_is_repaired(tmp_path: Path) -> None:
+    no_entities = {**BIKE_SHOP, "entities": []}
+    model = architect_model({"domain": [no_entities, BIKE_SHOP]})
+    [result] = await build(options(tmp_path / "fw", probe=False), model)
+
+    report = result.report
+    assert report["stages"]["domain"]["model_calls"] == 2
+    [repair] = report["stages"]["domain"]["repairs"]
+    assert "entities" in repair
+    # The model saw why: the second request carries the rejection as the tool's error.
+    second = [r for r in model.requests if r.agent == "architect.domain"][1]
+    assert second.messages[-1].role == "tool" and second.messages[-1].is_error
+
+
+async def test_an_unrepairable_stage_fails_with_its_reasons(tmp_path: Path) -> None:
+    entity_without_fields = {**BIKE_SHOP, "entities": [{**BIKE_SHOP["entities"][0], "fields": []}]}
+    model = architect_model({"domain": entity_without_fields})
+    with pytest.raises(StageFailed) as caught:
+        await build(options(tmp_path / "fw", max_repairs=1), model)
+    assert caught.value.stage == "domain"
+    assert model_calls(model) == 2
+
+
+async def test_text_answers_are_parsed_and_unfixable_references_are_fixed(tmp_path: Path) -> None:
+    domain = json.loads(json.dumps(BIKE_SHOP))
+    domain["entities"][1]["fields"][0]["references"] = "warehouse"  # no such entity
+    text = "```json\n" + json.dumps(domain) + "\n```"
+    [result] = await build(options(tmp_path / "fw", probe=False), architect_model({"domain": text}))
+    fixes = result.report["stages"]["domain"]["fixes"]
+    assert any("warehouse" in f for f in fixes)
+    assert result.check.passed
+
+
+async def test_a_failed_build_resumes_from_its_last_good_stage(tmp_path: Path) -> None:
+    out = tmp_path / "fw"
+    broken = architect_model({"personas": ModelHTTPError(503, "endpoint down")})
+    with pytest.raises(ModelHTTPError):
+        await build(options(out, probe=False), broken)
+    assert (out / ".build" / "domain.json").is_file() and (out / ".build" / "seed.json").is_file()
+
+    again = architect_model({"domain": RuntimeError("domain must not be asked again")})
+    [result] = await build(options(out, probe=False), again)
+    assert result.check.passed
+    assert {"domain", "seed"} <= set(result.report["resumed"])
+    asked = {r.agent for r in again.requests}
+    assert "architect.domain" not in asked and "architect.personas" in asked
+
+
+async def test_a_folder_holding_another_build_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / "fw"
+    await build(options(out, probe=False), architect_model())
+    other = BuildOptions(description="A library's loans desk", out=out, probe=False)
+    with pytest.raises(BuildConflict, match="different description"):
+        await build(other, architect_model())
