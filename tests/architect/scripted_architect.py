@@ -87,6 +87,16 @@ BIKE_SHOP = {
 }
 
 
+ORDER_COUNT = {
+    "name": "order_count",
+    "description": "How many orders there are.",
+    "entity": "orders",
+    "parameters": [],
+    "code": "def compute(rows, **arguments):\n    return len(rows)\n",
+    "tests": [{"arguments": {}, "expected": 5}],  # Filler writes 5 rows per table
+}
+
+
 class Filler:
     """Schema-valid values with variety (counters), deterministic."""
 
@@ -146,6 +156,8 @@ def architect_model(
                 answer = answer(request)
         elif stage == "domain":
             answer = domain or BIKE_SHOP
+        elif stage == "custom_tool":
+            answer = ORDER_COUNT
         else:
             answer = fill(tool.parameters)
         if isinstance(answer, str):

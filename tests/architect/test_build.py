@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from scripted_architect import BIKE_SHOP, architect_model
+from scripted_architect import BIKE_SHOP, ORDER_COUNT, architect_model
 
 from nexforge.architect.ask import StageFailed
 from nexforge.architect.build import BuildOptions, build
@@ -144,3 +144,32 @@ async def test_a_folder_holding_another_build_is_refused(tmp_path: Path) -> None
     other = BuildOptions(description="A library's loans desk", out=out, probe=False)
     with pytest.raises(BuildConflict, match="different description"):
         await build(other, architect_model())
+
+
+async def test_a_model_written_tool_ships_only_when_its_tests_pass_in_the_sandbox(
+    tmp_path: Path,
+) -> None:
+    wrong = {**ORDER_COUNT, "tests": [{"arguments": {}, "expected": 4}]}
+    model = architect_model({"custom_tool": [wrong, ORDER_COUNT]})
+    [result] = await build(options(tmp_path / "fw", probe=False), model)
+
+    assert result.report["custom_tools"] == {"accepted": ["order_count"], "rejected": []}
+    [repair] = result.report["stages"]["custom_tools"]["repairs"]
+    assert "returned 5, expected 4" in repair
+    env = load_framework(result.path).environment
+    assert env is not None and "order_count" in {t.name for t in env.tools}
+    assert (result.path / "tools" / "custom_order_count.py").is_file()
+    assert result.check.passed  # its generated test ran in the sandbox with the others
+
+
+async def test_a_model_written_tool_that_keeps_failing_is_rejected(tmp_path: Path) -> None:
+    crashing = {**ORDER_COUNT, "code": "def compute(rows, **arguments):\n    return 1 / 0\n"}
+    model = architect_model({"custom_tool": [crashing] * 3})
+    [result] = await build(options(tmp_path / "fw", probe=False), model)
+
+    [rejected] = result.report["custom_tools"]["rejected"]
+    assert rejected["name"] == "order_count" and "ZeroDivisionError" in rejected["reason"]
+    env = load_framework(result.path).environment
+    assert env is not None and "order_count" not in {t.name for t in env.tools}
+    assert not (result.path / "tools" / "custom_order_count.py").exists()
+    assert result.check.passed

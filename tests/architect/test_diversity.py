@@ -355,3 +355,15 @@ def test_report_is_json(tmp_path: Path) -> None:
     assert len(data["distances"]) == 2 and data["distances"][0][0] == 0.0
     assert {d["kind"] for d in data["near_duplicates"]} == {"persona"}
     assert data["findings"] == diversity_report(structures).findings
+
+
+def test_variants_sharing_one_kit_are_one_finding_not_a_pair_per_persona(tmp_path: Path) -> None:
+    personas = ["Busy parent who orders bike parts online.", "Retired cyclist truing wheels."]
+    kit = tree("Shop", tree("Orders", tree("Cancel an order")), tree("Products", tree("Stock")))
+    v1 = make_framework(tmp_path, "v1", SINGLE, personas=personas, problem_types=kit)
+    v2 = make_framework(tmp_path, "v2", THREE_LAYERS, personas=personas, problem_types=kit)
+
+    report = diversity_report([read_structure(v1), read_structure(v2)])
+
+    assert report.duplicates == []
+    assert report.findings == ["v1, v2 share one query kit (personas and problem types)"]

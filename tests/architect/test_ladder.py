@@ -536,3 +536,10 @@ async def test_the_probe_can_be_turned_off(shop: Path) -> None:
 
     assert rung(report, "probe").reason == "probe disabled"
     assert render_check(report)[-1].startswith("SKIP probe")
+
+
+async def test_the_sandbox_can_run_the_tool_tests_on_this_machine() -> None:
+    # If it could not, the rung would run them unsandboxed and say so in its reason.
+    from nexforge.architect.tool_tests import sandbox_cannot_run_tests
+
+    assert await sandbox_cannot_run_tests() is None

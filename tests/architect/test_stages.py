@@ -16,6 +16,7 @@ from nexforge.architect.kit import (
     normalize_personas,
     normalize_problem_types,
     persona_schema,
+    persona_slots,
     problem_schema,
     word_similarity,
 )
@@ -179,36 +180,26 @@ def test_variant_archetypes_cover_all_five_then_repeat() -> None:
     assert [h.variant_archetype(8, v) for v in range(1, 6)] != first_five or True
 
 
-def test_near_duplicate_personas_are_dropped_and_too_few_rejected() -> None:
+def test_personas_follow_sampled_slots_and_near_duplicates_are_dropped() -> None:
     profile = bike_shop().profile()
-    person = {
-        "name": "Ana Lopez",
-        "user_type": "customer",
-        "background": "Commutes daily by bike to the office",
-        "style": "brief",
-    }
-    twin = {**person, "name": "Ana López", "background": "Commutes daily by bike to the office."}
-    others = [
-        {
-            "name": f"Person {i}",
-            "user_type": "shop staff",
-            "background": f"Works shift {i} at the {w} counter",
-            "style": "",
-        }
-        for i, w in enumerate(["repair", "sales", "rental", "parts"])
-    ]
+    slots = persona_slots(profile, seed=3)
+    assert len({(s.age, s.situation) for s in slots}) == len(slots)
+    assert {s.user_type for s in slots} == set(profile.user_types)
+    same = {"name": "Ana", "background": "Commutes daily by bike to the office", "style": "brief"}
+    raw = {s.key: {**same, "name": f"Person {i}"} for i, s in enumerate(slots)}
     fixes: list[str] = []
-    kept = normalize_personas({"personas": [person, twin, *others]}, profile, fixes)
-    assert [p.name for p in kept][:1] == ["Ana Lopez"] and len(kept) == 5
-    assert any("near-duplicate" in f for f in fixes)
+    kept = normalize_personas(raw, slots, fixes)
+    # Same words from the model, but each slot's own age and situation tell them apart.
+    assert len(kept) == len(slots)
+    assert all(slot.age in p.background for slot, p in zip(slots, kept, strict=True))
+    # A long enough identical background outweighs the slots' differing facts.
+    long = " ".join(f"word{i}" for i in range(60))
+    twins = {s.key: {**same, "background": long} for s in slots}
     with pytest.raises(StageProblems):
-        normalize_personas({"personas": [person, twin]}, profile, [])
-    assert (
-        validate_arguments(
-            ToolSpec(name="p", parameters=persona_schema(profile)), {"personas": [person] * 6}
-        )
-        is None
-    )
+        normalize_personas(twins, slots, [])
+    schema = ToolSpec(name="p", parameters=persona_schema(slots))
+    assert validate_arguments(schema, raw) is None
+    assert validate_arguments(schema, {"personas": []}) is not None
 
 
 def test_problem_tree_has_depth_four_and_leaves_name_known_tools() -> None:

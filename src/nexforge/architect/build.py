@@ -27,6 +27,8 @@ from nexforge.architect import kit as kit_stage
 from nexforge.architect import prompts as prompt_stage
 from nexforge.architect.ask import AskSettings, StageProblems, StageUsage, ask
 from nexforge.architect.assemble import write_agents, write_json, write_kit
+from nexforge.architect.custom_stage import propose_custom_tools
+from nexforge.architect.customtools import custom_plan
 from nexforge.architect.envgen import (
     normalize_seed_rows,
     plan_tools,
@@ -39,11 +41,9 @@ from nexforge.architect.report import structure_stats
 from nexforge.architect.spec import (
     AgentPlan,
     Archetype,
+    CustomTool,
     DomainSpec,
     HierarchyPlan,
-    Persona,
-    ProbeQuery,
-    ProblemType,
     QueryKit,
     SeedData,
     ToolPlan,
@@ -69,6 +69,8 @@ class BuildOptions:
     max_repairs: int = 2
     probe: bool = True
     max_probe_queries: int = 3
+    custom_tools: int = 1
+    """Model-written tools to propose (each kept only if its tests pass in the sandbox)."""
     ask: AskSettings = field(default_factory=AskSettings)
 
 
@@ -89,6 +91,7 @@ class _Build:
     usage: dict[str, StageUsage] = field(default_factory=dict)
     resumed: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
+    custom_rejected: list[dict[str, str]] = field(default_factory=list)
 
     def stage_usage(self, name: str) -> StageUsage:
         return self.usage.setdefault(name, StageUsage())
@@ -117,15 +120,32 @@ async def build(
     run = _Build(options, model, store, progress)
     settings = _seeded(options.ask, options.seed, options.max_repairs)
     domain = DomainSpec.model_validate(await run.cached("domain", lambda: _domain(run, settings)))
-    tools = plan_tools(domain)
     seed = SeedData.model_validate(await run.cached("seed", lambda: _seed(run, settings, domain)))
+    derived = plan_tools(domain)
+    custom_saved = await run.cached(
+        "custom_tools",
+        lambda: propose_custom_tools(
+            model,
+            settings,
+            domain,
+            seed,
+            {t.name for t in derived},
+            options.custom_tools,
+            run.stage_usage("custom_tools"),
+        ),
+    )
+    custom = [CustomTool.model_validate(c) for c in custom_saved["accepted"]]
+    run.custom_rejected = list(custom_saved["rejected"])
+    tools = derived + [custom_plan(c) for c in custom]
     kit = QueryKit.model_validate(
         await run.cached("kit", lambda: _kit(run, settings, domain, tools, seed))
     )
     results = []
     for variant in range(1, options.variants + 1):
         out = options.out if options.variants == 1 else options.out / f"v{variant}"
-        results.append(await _variant(run, settings, variant, out, domain, tools, seed, kit))
+        results.append(
+            await _variant(run, settings, variant, out, domain, tools, seed, kit, custom)
+        )
     return results
 
 
@@ -191,7 +211,7 @@ async def _seed(run: _Build, settings: AskSettings, domain: DomainSpec) -> dict[
 async def _kit(
     run: _Build, settings: AskSettings, domain: DomainSpec, tools: list[ToolPlan], seed: SeedData
 ) -> dict[str, Any]:
-    kit = await make_kit(
+    kit = await kit_stage.make_kit(
         run.model,
         settings,
         domain.profile(),
@@ -201,50 +221,6 @@ async def _kit(
         run.options.max_probe_queries,
     )
     return kit.model_dump(mode="json")
-
-
-async def make_kit(
-    model: Model,
-    settings: AskSettings,
-    profile: Any,
-    tools: list[ToolPlan],
-    rows: dict[str, list[dict[str, Any]]],
-    usage: StageUsage,
-    probe_count: int,
-) -> QueryKit:
-    """Personas, the problem-type tree and probe queries (also for ``--from-config``)."""
-    personas: list[Persona] = await ask(
-        model,
-        stage="personas",
-        system=kit_stage.PERSONA_SYSTEM,
-        prompt=kit_stage.persona_prompt(profile),
-        schema=kit_stage.persona_schema(profile),
-        normalize=lambda raw: kit_stage.normalize_personas(raw, profile, usage.fixes),
-        settings=settings,
-        usage=usage,
-    )
-    tree: ProblemType = await ask(
-        model,
-        stage="problem_types",
-        system=kit_stage.PROBLEM_SYSTEM,
-        prompt=kit_stage.problem_prompt(profile, tools),
-        schema=kit_stage.problem_schema(tools),
-        normalize=lambda raw: kit_stage.normalize_problem_types(raw, profile, tools, usage.fixes),
-        settings=settings,
-        usage=usage,
-    )
-    leaves = kit_stage.probe_leaves(tree, probe_count)
-    probes: list[ProbeQuery] = await ask(
-        model,
-        stage="probe_queries",
-        system=kit_stage.PROBE_SYSTEM,
-        prompt=kit_stage.probe_prompt(profile, leaves, personas, rows),
-        schema=kit_stage.probe_schema(leaves, personas),
-        normalize=lambda raw: kit_stage.normalize_probes(raw, leaves, usage.fixes),
-        settings=settings,
-        usage=usage,
-    )
-    return QueryKit(personas=personas, problem_types=tree, probe_queries=probes)
 
 
 @dataclass
@@ -324,6 +300,7 @@ async def _variant(
     tools: list[ToolPlan],
     seed: SeedData,
     kit: QueryKit,
+    custom: list[CustomTool],
 ) -> VariantResult:
     started = time.perf_counter()
     archetype = hierarchy_stage.variant_archetype(run.options.seed, number)
@@ -331,7 +308,7 @@ async def _variant(
     slots = hierarchy_stage.layout(archetype, domain, tools, rng)
     variant = _Variant(run, settings, number, domain, tools, archetype, slots)
     repairs: list[dict[str, Any]] = []
-    env_files = write_environment(domain, seed, tools, out)
+    env_files = write_environment(domain, seed, tools, out, custom=custom)
     while True:
         plan = await variant.plan()
         names = {s.key: a.name for s, a in zip(slots, plan.agents, strict=True)}
@@ -380,6 +357,10 @@ async def _variant(
         "reached": check.reached,
         "rungs": check.to_dict()["rungs"],
         "repairs": repairs,
+        "custom_tools": {
+            "accepted": [c.name for c in custom],
+            "rejected": run.custom_rejected,
+        },
         "unfixed": [f"{r.name}: {r.reason}" for r in check.rungs if r.passed is False],
         "stages": {name: u.to_dict() for name, u in stages.items()},
         "resumed": [s for s in run.resumed if _shared(s) or s.startswith(f"{key}/")],

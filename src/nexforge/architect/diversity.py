@@ -258,6 +258,7 @@ def diversity_report(
         count = _plural(len(by_archetype), "distinct archetype")
         findings.append(f"only {count} across {n} frameworks ({shared})")
     duplicates = _duplicates(structures, labels, duplicate_threshold)
+    findings.extend(_shared_kit_findings(structures, labels))
     findings.extend(_duplicate_findings(duplicates))
     closest = min(((distances[i][j], i, j) for i, j in pairs), default=None)
     return DiversityReport(
@@ -393,11 +394,34 @@ def _ratio_distance(x: int, y: int) -> float:
     return abs(x - y) / max(x, y) if max(x, y) else 0.0
 
 
+def _kit_key(s: FrameworkStructure) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    return (s.persona_texts, s.problem_type_labels) if s.persona_texts else None
+
+
+def _shared_kit_findings(structures: Sequence[FrameworkStructure], labels: list[str]) -> list[str]:
+    """Variants of one build share its kit: one finding, not a pair per persona."""
+    groups: defaultdict[Any, list[str]] = defaultdict(list)
+    for label, s in zip(labels, structures, strict=True):
+        if _kit_key(s) is not None:
+            groups[_kit_key(s)].append(label)
+    return [
+        f"{', '.join(group)} share one query kit (personas and problem types)"
+        for group in groups.values()
+        if len(group) > 1
+    ]
+
+
 def _duplicates(
     structures: Sequence[FrameworkStructure], labels: list[str], threshold: float
 ) -> list[NearDuplicate]:
     found: list[NearDuplicate] = []
-    owned = list(zip(labels, structures, strict=True))
+    # A shared kit is reported once (above); its copies are not compared with each other.
+    first_of_kit: dict[Any, str] = {}
+    owned = []
+    for label, s in zip(labels, structures, strict=True):
+        key = _kit_key(s)
+        if key is None or first_of_kit.setdefault(key, label) == label:
+            owned.append((label, s))
     persona = [(label, text) for label, s in owned for text in s.persona_texts]
     problem = [(label, text) for label, s in owned for text in s.problem_type_labels]
     for kind, entries in (("persona", persona), ("problem type", problem)):

@@ -17,7 +17,8 @@ from typing import Any
 
 from nexforge.architect.ask import AskSettings, StageProblems, StageUsage, ask
 from nexforge.architect.assemble import write_json, write_kit
-from nexforge.architect.build import Progress, VariantResult, make_kit
+from nexforge.architect.build import Progress, VariantResult
+from nexforge.architect.kit import make_kit
 from nexforge.architect.ladder import check_framework
 from nexforge.architect.schema_parts import closed_object, text, texts
 from nexforge.architect.spec import DomainProfile, QueryKit, ToolPlan

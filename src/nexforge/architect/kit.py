@@ -10,13 +10,24 @@ exist.
 from __future__ import annotations
 
 import json
+import random
 import re
 import unicodedata
+from dataclasses import dataclass
 from typing import Any
 
-from nexforge.architect.ask import StageProblems
+from nexforge.architect.ask import AskSettings, StageProblems, StageUsage, ask
 from nexforge.architect.schema_parts import array, closed_object, text
-from nexforge.architect.spec import DomainProfile, Persona, ProbeQuery, ProblemType, Row, ToolPlan
+from nexforge.architect.spec import (
+    DomainProfile,
+    Persona,
+    ProbeQuery,
+    ProblemType,
+    QueryKit,
+    Row,
+    ToolPlan,
+)
+from nexforge.models.base import Model
 
 MIN_PERSONAS = 4
 DUPLICATE_SIMILARITY = 0.8
@@ -39,64 +50,104 @@ def word_similarity(a: str, b: str) -> float:
 
 # --- personas ---------------------------------------------------------------------------
 
-PERSONA_SYSTEM = """You invent the people who bring requests to a system: varied ages,
-situations, needs and ways of writing. Each persona has a name, one of the system's user
-types, a one-sentence background, and a communication style. Call submit_personas."""
+PERSONA_SYSTEM = """You invent the people who bring requests to a system. Each position
+gives a person's user type, age and situation; write a name, a one-sentence background
+that fits all three (their circumstances, what they need from the system) and a
+communication style. Make every person clearly different. Call submit_personas."""
+
+PERSONA_SLOTS = 6
+AGES = (
+    "in their twenties",
+    "in their thirties",
+    "in their forties",
+    "in their fifties",
+    "in their sixties",
+    "over seventy",
+)
+SITUATIONS = (
+    "using the service for the first time",
+    "a long-time regular",
+    "in a hurry",
+    "upset after something went wrong",
+    "careful and detail-oriented",
+    "writing in a second language",
+)
 
 
-def persona_schema(domain: DomainProfile) -> dict[str, Any]:
-    persona = closed_object(
-        {
-            "name": text(40),
-            "user_type": {"type": "string", "enum": domain.user_types},
-            "background": text(160),
-            "style": text(60),
-        }
-    )
-    return closed_object({"personas": array(persona, 6, 8)})
+@dataclass(frozen=True)
+class PersonaSlot:
+    """What a persona must be (sampled, so personas differ by construction)."""
+
+    key: str
+    user_type: str
+    age: str
+    situation: str
 
 
-def persona_prompt(domain: DomainProfile) -> str:
+def persona_slots(domain: DomainProfile, seed: int = 0) -> list[PersonaSlot]:
+    """User types in turn; ages and situations shuffled by ``seed``, never repeated."""
+    rng = random.Random(f"personas:{seed}")
+    ages, situations = rng.sample(AGES, len(AGES)), rng.sample(SITUATIONS, len(SITUATIONS))
+    return [
+        PersonaSlot(
+            f"p{i + 1}",
+            domain.user_types[i % len(domain.user_types)],
+            ages[i % len(ages)],
+            situations[i % len(situations)],
+        )
+        for i in range(PERSONA_SLOTS)
+    ]
+
+
+def persona_schema(slots: list[PersonaSlot]) -> dict[str, Any]:
+    person = closed_object({"name": text(40), "background": text(160), "style": text(60)})
+    return closed_object({slot.key: person for slot in slots})
+
+
+def persona_prompt(domain: DomainProfile, slots: list[PersonaSlot]) -> str:
+    wanted = "\n".join(f"- {s.key}: a {s.user_type}, {s.age}, {s.situation}" for s in slots)
     return (
-        f"System: {domain.title}. {domain.purpose}\nUser types: {', '.join(domain.user_types)}\n"
-        f"Typical tasks: {'; '.join(domain.tasks)}"
+        f"System: {domain.title}. {domain.purpose}\n"
+        f"Typical tasks: {'; '.join(domain.tasks)}\nPeople:\n{wanted}"
     )
 
 
 def normalize_personas(
-    raw: dict[str, Any], domain: DomainProfile, fixes: list[str]
+    raw: dict[str, Any], slots: list[PersonaSlot], fixes: list[str]
 ) -> list[Persona]:
+    """Personas that differ in who they are (background and style, as ``diversity``
+    compares them), not only in name; the slot's facts are part of the background."""
     kept: list[Persona] = []
-    for item in raw.get("personas") or []:
-        if not isinstance(item, dict):
-            continue
+    for slot in slots:
+        item = raw.get(slot.key)
+        item = item if isinstance(item, dict) else {}
         name = " ".join(str(item.get("name") or "").split())
-        background = " ".join(str(item.get("background") or "").split())
-        user_type = str(item.get("user_type") or "")
-        if not name or not background or user_type not in domain.user_types:
-            fixes.append(f"dropped persona {name or '?'!r}: empty, or not one of the user types")
+        written = " ".join(str(item.get("background") or "").split()).rstrip(".")
+        if not name or not written:
+            fixes.append(f"dropped persona {slot.key}: no name or background")
             continue
-        text = f"{name} {background}"
+        background = f"{written}; {slot.age}, {slot.situation}."
+        style = " ".join(str(item.get("style") or "").split())
         twin = next(
             (
                 p
                 for p in kept
-                if word_similarity(text, f"{p.name} {p.background}") >= DUPLICATE_SIMILARITY
+                if word_similarity(f"{background} {style}", f"{p.background} {p.style}")
+                >= DUPLICATE_SIMILARITY
             ),
             None,
         )
-        if twin is not None or any(p.name.lower() == name.lower() for p in kept):
-            fixes.append(
-                f"dropped persona {name!r}: near-duplicate of {twin.name if twin else name!r}"
-            )
+        if twin is not None:
+            fixes.append(f"dropped persona {name!r}: near-duplicate of {twin.name!r}")
             continue
+        persona_id = f"p{len(kept) + 1}"
         kept.append(
             Persona(
-                id=f"p{len(kept) + 1}",
+                id=persona_id,
                 name=name,
-                user_type=user_type,
+                user_type=slot.user_type,
                 background=background,
-                style=" ".join(str(item.get("style") or "").split()),
+                style=style,
             )
         )
     if len(kept) < MIN_PERSONAS:
@@ -140,6 +191,7 @@ def normalize_problem_types(
 ) -> ProblemType:
     known = {t.name for t in tools}
     categories: list[ProblemType] = []
+    leaf_labels: list[str] = []  # across the whole tree: a problem type is listed once
     for ci, cat in enumerate(raw.get("categories") or [], 1):
         subtypes: list[ProblemType] = []
         for si, sub in enumerate(cat.get("subtypes") or [], 1):
@@ -150,9 +202,10 @@ def normalize_problem_types(
                 if not needed or not label:
                     fixes.append(f"dropped leaf {label or '?'!r}: no label or no known tool")
                     continue
-                if any(word_similarity(label, x.label) >= 1.0 for x in leaves):
+                if any(word_similarity(label, seen) >= 1.0 for seen in leaf_labels):
                     fixes.append(f"dropped duplicate leaf {label!r}")
                     continue
+                leaf_labels.append(label)
                 leaves.append(
                     ProblemType(
                         id=f"{ci}.{si}.{li}",
@@ -242,3 +295,48 @@ def normalize_probes(
     if not queries:
         raise StageProblems(["no usable probe query: write one request per problem type"])
     return queries
+
+
+async def make_kit(
+    model: Model,
+    settings: AskSettings,
+    profile: Any,
+    tools: list[ToolPlan],
+    rows: dict[str, list[dict[str, Any]]],
+    usage: StageUsage,
+    probe_count: int,
+) -> QueryKit:
+    """Personas, the problem-type tree and probe queries (also for ``--from-config``)."""
+    slots = persona_slots(profile, settings.sampling.seed or 0)
+    personas: list[Persona] = await ask(
+        model,
+        stage="personas",
+        system=PERSONA_SYSTEM,
+        prompt=persona_prompt(profile, slots),
+        schema=persona_schema(slots),
+        normalize=lambda raw: normalize_personas(raw, slots, usage.fixes),
+        settings=settings,
+        usage=usage,
+    )
+    tree: ProblemType = await ask(
+        model,
+        stage="problem_types",
+        system=PROBLEM_SYSTEM,
+        prompt=problem_prompt(profile, tools),
+        schema=problem_schema(tools),
+        normalize=lambda raw: normalize_problem_types(raw, profile, tools, usage.fixes),
+        settings=settings,
+        usage=usage,
+    )
+    leaves = probe_leaves(tree, probe_count)
+    probes: list[ProbeQuery] = await ask(
+        model,
+        stage="probe_queries",
+        system=PROBE_SYSTEM,
+        prompt=probe_prompt(profile, leaves, personas, rows),
+        schema=probe_schema(leaves, personas),
+        normalize=lambda raw: normalize_probes(raw, leaves, usage.fixes),
+        settings=settings,
+        usage=usage,
+    )
+    return QueryKit(personas=personas, problem_types=tree, probe_queries=probes)

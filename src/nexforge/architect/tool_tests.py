@@ -37,6 +37,8 @@ class ToolTestsOutcome:
     failing: list[str] = field(default_factory=list)
     """Names of failed tests (or files that failed to collect)."""
     output: str = ""
+    unsandboxed: str = ""
+    """Why the tests ran outside the sandbox (empty: they ran inside it)."""
 
     def problem(self, timeout_s: float) -> str | None:
         if self.timed_out:
@@ -62,7 +64,8 @@ class ToolTestsOutcome:
         files = _plural(len(self.files), "test file")
         if self.exit_code == _NO_TESTS_COLLECTED:
             return f"no tests collected from {files}"
-        return f"{_plural(self.counts.get('passed', 0), 'test')} passed in {files}"
+        passed = f"{_plural(self.counts.get('passed', 0), 'test')} passed in {files}"
+        return f"{passed} ({self.unsandboxed})" if self.unsandboxed else passed
 
     def details(self) -> dict[str, Any]:
         return {
@@ -71,6 +74,7 @@ class ToolTestsOutcome:
             "failing": self.failing,
             "exit_code": self.exit_code,
             "output": self.output,
+            "sandboxed": not self.unsandboxed,
         }
 
 
@@ -87,6 +91,11 @@ async def run_tool_tests(root: Path, *, timeout_s: float) -> ToolTestsOutcome:
         # default /tmp/pytest-of-<user> would be one folder shared by (and owned by the
         # first of) every run's uid.
         argv = [sys.executable, "-m", "pytest", "-q", "-rfE", "-p", "no:cacheprovider"]
+        refused = await sandbox_cannot_run_tests()
+        if refused is not None:
+            # The sandbox cannot run this interpreter at all; the tests still run in a
+            # separate process on a copy, and the rung says so rather than failing.
+            outcome.unsandboxed = f"not sandboxed: the sandbox cannot run Python here ({refused})"
         argv.append(f"--basetemp={temp / 'pytest'}")
         result = await run_subprocess(
             [*argv, *outcome.files],
@@ -94,6 +103,7 @@ async def run_tool_tests(root: Path, *, timeout_s: float) -> ToolTestsOutcome:
             timeout_s=timeout_s,
             max_output_chars=OUTPUT_CHARS,
             env={"PYTHONDONTWRITEBYTECODE": "1", "TMPDIR": str(temp)},
+            isolated=refused is None,
         )
     finally:
         await asyncio.to_thread(shutil.rmtree, workspace, ignore_errors=True)
@@ -106,6 +116,29 @@ async def run_tool_tests(root: Path, *, timeout_s: float) -> ToolTestsOutcome:
     ]
     outcome.output = result.stdout[-2000:] + result.stderr[-1000:]
     return outcome
+
+
+_probe_cache: dict[str, str | None] = {}
+
+
+async def sandbox_cannot_run_tests() -> str | None:
+    """Why a sandboxed child cannot import NexForge and pytest with this interpreter
+    (e.g. the venv lies in a folder the sandbox user may not enter); None when it can.
+    Probed once per process by trying it."""
+    if "result" not in _probe_cache:
+        workspace = make_run_workspace(prefix="nexforge-probe-")
+        try:
+            result = await run_subprocess(
+                [sys.executable, "-c", "import nexforge, pytest"],
+                cwd=workspace,
+                timeout_s=60,
+                max_output_chars=2000,
+            )
+        finally:
+            await asyncio.to_thread(shutil.rmtree, workspace, ignore_errors=True)
+        last = (result.stderr.strip().splitlines() or [f"exit code {result.exit_code}"])[-1]
+        _probe_cache["result"] = None if result.exit_code == 0 else last[:200]
+    return _probe_cache["result"]
 
 
 def pytest_counts(stdout: str) -> dict[str, int]:

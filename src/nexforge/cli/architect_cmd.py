@@ -90,6 +90,15 @@ def build(
     model: ModelOption = None,
     max_repairs: Annotated[int, typer.Option("--max-repairs", min=0, max=10)] = 2,
     temperature: Annotated[float, typer.Option("--temperature", min=0.0, max=2.0)] = 0.0,
+    custom_tools: Annotated[
+        int,
+        typer.Option(
+            "--custom-tools",
+            min=0,
+            max=5,
+            help="Model-written tools to try (tested in the sandbox).",
+        ),
+    ] = 1,
     no_probe: NoProbeOption = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -129,6 +138,7 @@ def build(
             seed=seed,
             max_repairs=max_repairs,
             probe=not no_probe,
+            custom_tools=custom_tools,
             ask=settings,
         )
         results = _guarded(run_build(options, llm, _progress(as_json)))
