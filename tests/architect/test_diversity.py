@@ -14,11 +14,11 @@ import pytest
 from nexforge.architect.diversity import (
     FrameworkStructure,
     diversity_report,
-    near_duplicates,
     read_structure,
     render_diversity,
     structural_distance,
 )
+from nexforge.architect.similarity import near_duplicates
 from nexforge.core.errors import ConfigError
 
 SHOP = Path(__file__).resolve().parents[2] / "examples" / "shop"

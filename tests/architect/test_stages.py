@@ -18,8 +18,8 @@ from nexforge.architect.kit import (
     persona_schema,
     persona_slots,
     problem_schema,
-    word_similarity,
 )
+from nexforge.architect.similarity import word_similarity
 from nexforge.architect.spec import ARCHETYPES, DomainSpec, ToolPlan
 from nexforge.core.tools import ToolSpec
 from nexforge.tools.validation import validate_arguments

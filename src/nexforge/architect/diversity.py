@@ -8,7 +8,6 @@ folders' files: nothing runs.
 
 from __future__ import annotations
 
-import math
 import re
 from collections import Counter, defaultdict
 from collections.abc import Hashable, Sequence
@@ -18,6 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from nexforge.architect.similarity import near_duplicates
 from nexforge.architect.spec import Persona, ProblemType
 from nexforge.core.errors import ConfigError
 from nexforge.runtime.agent import Agent
@@ -148,41 +148,6 @@ def structural_distance(a: FrameworkStructure, b: FrameworkStructure) -> float:
     depth = _ratio_distance(a.depth, b.depth)
     agents = _ratio_distance(a.agents, b.agents)
     return min(1.0, W_TOPOLOGY * topology + W_TOOLS * tools + W_DEPTH * depth + W_AGENTS * agents)
-
-
-_WORD = re.compile(r"[^\W_]+")
-_STOPWORDS = frozenset(["a", "an", "the", "of", "to", "for", "and", "or", "in", "on", "my", "who"])
-
-
-def near_duplicates(
-    texts: Sequence[str], *, threshold: float = 0.8
-) -> list[tuple[int, int, float]]:
-    """Pairs ``(i, j, similarity)``, ``i < j``, whose similarity is at least ``threshold``.
-
-    Similarity is the Jaccard index of the texts' word sets, with case and punctuation
-    folded and a few stop words dropped, so texts equal up to those score 1.0. Candidates
-    come from prefix filtering (index each set's rarest ``n - ceil(threshold * n) + 1``
-    words: two sets that similar must share one), then each is verified. Near linear
-    for varied texts; O(n^2) only when all texts share their rare words. Texts without
-    words are never duplicates.
-    """
-    if not 0 < threshold <= 1:
-        raise ValueError(f"threshold must be in (0, 1], got {threshold}")
-    sets = [_words(text) for text in texts]
-    frequency = Counter(word for words in sets for word in words)
-    index: defaultdict[str, list[int]] = defaultdict(list)
-    found: list[tuple[int, int, float]] = []
-    for j, words in enumerate(sets):
-        prefix = len(words) - math.ceil(threshold * len(words) - 1e-9) + 1 if words else 0
-        candidates: set[int] = set()
-        for word in sorted(words, key=lambda w: (frequency[w], w))[:prefix]:
-            candidates.update(index[word])
-            index[word].append(j)
-        for i in sorted(candidates):
-            similarity = len(sets[i] & words) / len(sets[i] | words)
-            if similarity >= threshold - 1e-9:
-                found.append((i, j, similarity))
-    return sorted(found)
 
 
 @dataclass(frozen=True)
@@ -377,11 +342,6 @@ def _nodes(tree: ProblemType) -> list[ProblemType]:
 def _persona_text(persona: Persona) -> str:
     # Who they are, not what they are called: real duplicates often differ only in name.
     return " ".join(part for part in (persona.background, persona.style) if part) or persona.name
-
-
-def _words(text: str) -> frozenset[str]:
-    words = _WORD.findall(text.casefold())
-    return frozenset([w for w in words if w not in _STOPWORDS] or words)
 
 
 def _multiset_distance(a: Counter[Hashable], b: Counter[Hashable]) -> float:

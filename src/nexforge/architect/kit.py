@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import json
 import random
-import re
-import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
 from nexforge.architect.ask import AskSettings, StageProblems, StageUsage, ask
 from nexforge.architect.schema_parts import array, closed_object, text
+from nexforge.architect.similarity import word_similarity
 from nexforge.architect.spec import (
     DomainProfile,
     Persona,
@@ -31,21 +30,6 @@ from nexforge.models.base import Model
 
 MIN_PERSONAS = 4
 DUPLICATE_SIMILARITY = 0.8
-_WORD = re.compile(r"[a-z0-9]+")
-
-
-def _words(text: str) -> set[str]:
-    # Accents folded, so "López" and "Lopez" are the same word.
-    folded = unicodedata.normalize("NFKD", text.lower())
-    return set(_WORD.findall("".join(c for c in folded if not unicodedata.combining(c))))
-
-
-def word_similarity(a: str, b: str) -> float:
-    """Jaccard similarity of the two texts' word sets (1.0 for the same words)."""
-    wa, wb = _words(a), _words(b)
-    if not wa and not wb:
-        return 1.0
-    return len(wa & wb) / len(wa | wb)
 
 
 # --- personas ---------------------------------------------------------------------------
