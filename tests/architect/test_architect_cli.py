@@ -135,6 +135,7 @@ async def test_from_config_writes_a_kit_for_a_hand_written_framework(tmp_path: P
             }
         }
     )
+    shipped = {f.name: f.read_bytes() for f in (EXAMPLES / "shop" / "kit").iterdir()}
     result = await build_from_config(EXAMPLES / "shop", model, output=tmp_path / "shop")
     assert result.check.passed, [r.reason for r in result.check.rungs]
     kit = tmp_path / "shop" / "kit"
@@ -156,4 +157,5 @@ async def test_from_config_writes_a_kit_for_a_hand_written_framework(tmp_path: P
         or ""
     )
     assert "customers" in probe_prompt  # grounded in the seed database's rows
-    assert not (EXAMPLES / "shop" / "kit").exists()  # the original is untouched
+    original = {f.name: f.read_bytes() for f in (EXAMPLES / "shop" / "kit").iterdir()}
+    assert original == shipped  # the original's kit is untouched

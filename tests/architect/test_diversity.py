@@ -56,7 +56,7 @@ def make_framework(
 ) -> Path:
     """The shop example with its agents replaced by ``team`` and an optional kit."""
     out = root / folder
-    shutil.copytree(SHOP, out, ignore=shutil.ignore_patterns("__pycache__", "agents"))
+    shutil.copytree(SHOP, out, ignore=shutil.ignore_patterns("__pycache__", "agents", "kit"))
     (out / "agents").mkdir()
     for name, (tools, subs) in team.items():
         lines = [f"name: {name}", f"description: The {name} agent.", "system_prompt: Help."]
@@ -94,7 +94,7 @@ def test_the_shop_example_reads_as_a_lead_with_two_specialists() -> None:
     assert s.fan_out == (2, 0, 0)
     assert s.topology == "o(o,o)"
     assert s.shape == "entry -> 2"
-    assert (s.personas, s.problem_type_nodes) == (0, 0)
+    assert (s.personas, s.problem_type_nodes) == (6, 21)  # the hand-written kit
 
 
 def test_three_layers_counts_depth_edges_and_distinct_tools(tmp_path: Path) -> None:

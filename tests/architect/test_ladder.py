@@ -179,7 +179,7 @@ async def test_a_framework_without_kit_or_tests_passes_with_the_probe_skipped(
     tmp_path: Path,
 ) -> None:
     root = tmp_path / "shop"
-    shutil.copytree(SHOP, root)
+    shutil.copytree(SHOP, root, ignore=shutil.ignore_patterns("kit"))
 
     report = await check_framework(root, model=ScriptedModel(answer))
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -100,8 +100,12 @@ async def ask(
     settings: AskSettings,
     usage: StageUsage,
     description: str = "",
+    history: Sequence[Message] = (),
 ) -> T:
     """Ask ``model`` to fill ``schema``; return ``normalize(answer)``.
+
+    ``history`` goes between the system message and ``prompt`` (the last user message),
+    for a stage that answers inside a running conversation.
 
     Raises ``StageFailed`` when every attempt was rejected (schema or normaliser) and
     lets model errors (``ModelError``) propagate: the provider already retried them.
@@ -111,7 +115,7 @@ async def ask(
         description=description or f"Submit the {stage.replace('_', ' ')}.",
         parameters=schema,
     )
-    messages = [Message.system(system), Message.user(prompt)]
+    messages = [Message.system(system), *history, Message.user(prompt)]
     sampling = settings.sampling
     if sampling.max_tokens is None:
         sampling = sampling.model_copy(update={"max_tokens": settings.max_tokens})

@@ -19,7 +19,9 @@ from nexforge.cli.architect_cmd import architect_stats, build, check
 from nexforge.cli.doctor_cmd import doctor
 from nexforge.cli.mcp_cmd import mcp_app, serve_mcp
 from nexforge.cli.models_cmd import models_app
+from nexforge.cli.pipeline_cmd import pipeline, queries
 from nexforge.cli.progress import render_event
+from nexforge.cli.rollout_cmd import rollout, show, status
 from nexforge.cli.serve_cmd import serve_model
 from nexforge.core.errors import ConfigError, NexForgeError, describe_error
 from nexforge.core.trajectory import RunResult
@@ -173,6 +175,11 @@ app.command("doctor")(doctor)
 app.command("build")(build)
 app.command("check")(check)
 app.command("architect-stats")(architect_stats)
+app.command("queries")(queries)
+app.command("rollout")(rollout)
+app.command("status")(status)
+app.command("show")(show)
+app.command("pipeline")(pipeline)
 
 
 @app.command()

@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from nexforge.core.errors import ModelNotConfiguredError
 from nexforge.models.base import Model
@@ -39,16 +39,19 @@ class ModelResolver:
         override: Model | ModelSettings | None = None,
         *,
         env: Mapping[str, str] | None = None,
+        wrap: Callable[[Model], Model] | None = None,
     ) -> None:
         self._override = override
         self._env = os.environ if env is None else env
+        self._wrap = wrap
+        self._wrapped: dict[int, Model] = {}
 
     def resolve(
         self, agent: str, agent_model: Model | ModelSettings | None, parent: Model | None
     ) -> Model:
         for candidate in (self._override, agent_model):
             if candidate is not None:
-                return self._materialise(candidate, agent)
+                return self._wrapped_model(self._materialise(candidate, agent))
         if parent is not None:
             return parent
         if self._env.get("NEXFORGE_BASE_URL"):
@@ -58,14 +61,26 @@ class ModelResolver:
                     "NEXFORGE_BASE_URL is set but NEXFORGE_MODEL is not: set both to use the "
                     "endpoint, or unset NEXFORGE_BASE_URL to use the embedded model"
                 )
-            return self._materialise(ModelSettings(provider="openai"), agent)
+            return self._wrapped_model(self._materialise(ModelSettings(provider="openai"), agent))
         try:
-            return self._materialise(ModelSettings(provider="local", model=EMBEDDED_DEFAULT), agent)
+            local = self._materialise(
+                ModelSettings(provider="local", model=EMBEDDED_DEFAULT), agent
+            )
+            return self._wrapped_model(local)
         except ModelFileError as exc:
             raise ModelNotConfiguredError(
                 f"no model configured for agent {agent!r} and the embedded model is not "
                 f"available ({exc}); or {HOW_TO_CONFIGURE}"
             ) from exc
+
+    def _wrapped_model(self, model: Model) -> Model:
+        """``wrap(model)``, made once per underlying model for the life of this resolver."""
+        if self._wrap is None:
+            return model
+        wrapped = self._wrapped.get(id(model))
+        if wrapped is None:
+            wrapped = self._wrapped[id(model)] = self._wrap(model)
+        return wrapped
 
     def _materialise(self, candidate: Model | ModelSettings, agent: str) -> Model:
         if not isinstance(candidate, ModelSettings):

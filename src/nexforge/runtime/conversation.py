@@ -31,7 +31,9 @@ _DONE = object()
 class Conversation:
     """A multi-turn run of ``agent``: each ``send`` continues the same root episode.
 
-    ``model`` overrides every agent's model (the CLI's ``--model``). Without
+    ``model`` overrides every agent's model (the CLI's ``--model``); ``wrap_model`` is
+    applied to every model the run resolves (the synthesis runner gates, seeds and
+    budgets model calls this way). Without
     ``workspace`` a fresh temporary folder is made and removed by ``aclose()``.
     """
 
@@ -45,9 +47,10 @@ class Conversation:
         run_id: str | None = None,
         framework: str | None = None,
         query_meta: dict[str, Any] | None = None,
+        wrap_model: Callable[[Model], Model] | None = None,
     ) -> None:
         self.agent = agent
-        self._resolver = ModelResolver(model)
+        self._resolver = ModelResolver(model, wrap=wrap_model)
         self._own_workspace = workspace is None
         if workspace is not None and not Path(workspace).is_dir():
             raise NexForgeError(f"workspace {workspace} is not a directory")

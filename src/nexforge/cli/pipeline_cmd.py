@@ -1,0 +1,172 @@
+"""``nexforge queries`` and ``nexforge pipeline`` (mounted by app.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from nexforge.cli.architect_cmd import (
+    JsonOption,
+    ModelOption,
+    _fail,
+    _guarded,
+    _model,
+    _progress,
+    out,
+)
+from nexforge.cli.rollout_cmd import StoreOption
+from nexforge.models.base import Sampling
+
+
+def _difficulty_mix(text: str | None) -> dict[str, float] | None:
+    """``easy=0.3,medium=0.5,hard=0.2`` -> a mix (validated by QueryOptions)."""
+    if text is None:
+        return None
+    mix: dict[str, float] = {}
+    for part in text.split(","):
+        name, sep, weight = part.partition("=")
+        try:
+            if not sep or not name.strip():
+                raise ValueError
+            mix[name.strip()] = float(weight)
+        except ValueError:
+            _fail(f"--difficulty: expected NAME=WEIGHT[,NAME=WEIGHT...], got {part!r}", 2)
+    return mix
+
+
+def queries(
+    framework: Annotated[Path, typer.Argument(help="A framework folder with a query kit.")],
+    n: Annotated[int, typer.Option("-n", min=1, help="How many queries the set should hold.")] = 20,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Also write the set as JSONL.")
+    ] = None,
+    store: StoreOption = Path("nexforge.sqlite"),
+    seed: Annotated[int, typer.Option("--seed", help="Same seed, same query set.")] = 0,
+    model: ModelOption = None,
+    fuzzify: Annotated[
+        bool, typer.Option("--fuzzify", help="Vaguer, more human requests (precise kept).")
+    ] = False,
+    fit_check: Annotated[
+        bool, typer.Option("--fit-check/--no-fit-check", help="Persona/problem fit check.")
+    ] = True,
+    grow: Annotated[
+        float, typer.Option("--grow", min=0.0, max=1.0, help="Chance to grow a problem type.")
+    ] = 0.0,
+    difficulty: Annotated[
+        str | None, typer.Option("--difficulty", help="Mix, e.g. easy=0.3,medium=0.5,hard=0.2.")
+    ] = None,
+    dedup: Annotated[
+        float, typer.Option("--dedup", min=0.05, max=1.0, help="Near-duplicate threshold.")
+    ] = 0.8,
+    concurrency: Annotated[int, typer.Option("--concurrency", min=1)] = 4,
+    temperature: Annotated[float, typer.Option("--temperature", min=0.0, max=2.0)] = 0.0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Write grounded queries for a framework: persona x problem type x difficulty."""
+    from nexforge.architect.ask import AskSettings
+    from nexforge.synthesis.queries import generate_queries
+    from nexforge.synthesis.query_files import write_queries
+    from nexforge.synthesis.query_options import QueryOptions
+    from nexforge.synthesis.store import SynthesisStore
+
+    mix = _difficulty_mix(difficulty)
+    try:
+        options = QueryOptions(
+            fuzzify=fuzzify,
+            fit_check=fit_check,
+            grow_p=grow,
+            dedup_threshold=dedup,
+            concurrency=concurrency,
+            ask=AskSettings(sampling=Sampling(temperature=temperature)),
+        )
+        if mix is not None:
+            options = dataclasses.replace(options, difficulty_mix=mix)
+    except ValueError as exc:
+        _fail(str(exc), 2)
+    llm = _model(model)
+
+    async def go() -> object:
+        with SynthesisStore(store) as opened:
+            return await generate_queries(
+                framework,
+                n=n,
+                store=opened,
+                seed=seed,
+                model=llm,
+                options=options,
+                progress=_progress(quiet or as_json),
+            )
+
+    summary = _guarded(go())
+    if output is not None:
+        write_queries(output, summary.queries)
+    if as_json:
+        sys.stdout.write(json.dumps(summary.to_dict()) + "\n")
+        return
+    rejected = ", ".join(f"{k} {v}" for k, v in sorted(summary.rejected.items())) or "none"
+    out.print(
+        f"{summary.accepted}/{n} queries for {summary.framework} (seed {seed}; {summary.new} new; "
+        f"rejected attempts: {rejected}; {summary.model_calls} model calls, "
+        f"{summary.seconds:.1f} s) in {store}" + (f", written to {output}" if output else ""),
+        markup=False,
+    )
+    if summary.accepted < n:
+        raise typer.Exit(1)
+
+
+def pipeline(
+    description: Annotated[str, typer.Argument(help="One sentence: what the framework is for.")],
+    n: Annotated[int, typer.Option("-n", min=1, help="Queries to write and roll out.")] = 3,
+    output: Annotated[Path, typer.Option("-o", "--output", help="Folder for everything.")] = Path(
+        "out/pipeline"
+    ),
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    samples: Annotated[int, typer.Option("--samples", min=1)] = 1,
+    workers: Annotated[int, typer.Option("--workers", min=1)] = 8,
+    model: ModelOption = None,
+    probe: Annotated[bool, typer.Option("--probe/--no-probe", help="Run the probe rung.")] = False,
+    custom_tools: Annotated[int, typer.Option("--custom-tools", min=0, max=5)] = 1,
+    fuzzify: Annotated[bool, typer.Option("--fuzzify")] = False,
+    user_sim: Annotated[bool, typer.Option("--user-sim")] = False,
+    timeout: Annotated[float, typer.Option("--timeout", min=1.0)] = 900.0,
+    as_json: JsonOption = False,
+) -> None:
+    """Build -> check -> queries -> rollouts, each stage resumable (run it again to finish)."""
+    from nexforge.synthesis.pipeline import PipelineOptions, run_pipeline
+
+    options = PipelineOptions(
+        description=description.strip(),
+        out=output,
+        queries=n,
+        seed=seed,
+        samples=samples,
+        workers=workers,
+        probe=probe,
+        custom_tools=custom_tools,
+        fuzzify=fuzzify,
+        user_sim=user_sim,
+        timeout_s=timeout,
+    )
+    if not options.description:
+        _fail("a DESCRIPTION is required", 2)
+    llm = _model(model)
+    result = _guarded(run_pipeline(options, llm, progress=_progress(as_json)))
+    if as_json:
+        sys.stdout.write(json.dumps(result.to_dict()) + "\n")
+        return
+    stages = result.stages
+    rollout = stages.get("rollout", {})
+    out.print(
+        f"framework {result.framework} ({stages['build']['archetype']}); "
+        f"{stages['queries']['accepted']} queries in {result.queries_file}; "
+        f"rollouts: {rollout.get('done', 0) + rollout.get('already_done', 0)} done, "
+        f"{rollout.get('failed', 0)} failed, in {result.store}\n"
+        f"next: nexforge status --store {result.store}",
+        markup=False,
+    )

@@ -1,0 +1,27 @@
+"""The synthesis pipeline (NexGAP): grounded queries, resumable rollouts, the store."""
+
+from nexforge.synthesis.records import (
+    Evidence,
+    ExpectedOutcome,
+    QueryRecord,
+    ReferenceCall,
+    RolloutProvenance,
+    RolloutRecord,
+    UserSide,
+    Verdict,
+)
+from nexforge.synthesis.store import StoreError, StoreStatus, SynthesisStore
+
+__all__ = [
+    "Evidence",
+    "ExpectedOutcome",
+    "QueryRecord",
+    "ReferenceCall",
+    "RolloutProvenance",
+    "RolloutRecord",
+    "StoreError",
+    "StoreStatus",
+    "SynthesisStore",
+    "UserSide",
+    "Verdict",
+]

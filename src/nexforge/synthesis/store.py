@@ -1,0 +1,381 @@
+"""The synthesis store: one SQLite database (WAL) for queries, rollouts, verdicts and counts.
+
+Every write is one transaction, so a killed process (even SIGKILL) leaves each record
+either whole or absent, and re-running the same command finishes the rest. The schema
+carries a version; ``MIGRATIONS`` upgrades older stores in place and a store written by
+a newer NexForge is refused rather than misread.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nexforge.core.errors import NexForgeError
+from nexforge.synthesis.records import QueryRecord, RolloutRecord, RolloutStatus, Verdict
+from nexforge.synthesis.store_schema import MIGRATIONS, SCHEMA_VERSION
+
+
+class StoreError(NexForgeError):
+    """The store cannot be opened or does not hold what was asked for."""
+
+
+@dataclass
+class StoreStatus:
+    """Counts per stage and state, as ``nexforge status`` prints them."""
+
+    queries: int = 0
+    queries_by_framework: dict[str, int] = field(default_factory=dict)
+    rejected_queries: int = 0
+    planned_rollouts: int = 0
+    rollouts: dict[str, int] = field(default_factory=dict)
+    """``done`` / ``failed`` / ``pending`` (planned and not yet stored)."""
+    verdicts: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Stage -> {"passed": n, "failed": n}."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "queries": {
+                "total": self.queries,
+                "rejected": self.rejected_queries,
+                "by_framework": self.queries_by_framework,
+            },
+            "rollouts": {"planned": self.planned_rollouts, **self.rollouts},
+            "verdicts": self.verdicts,
+        }
+
+
+class SynthesisStore:
+    """The pipeline's database. Use as a context manager or call ``close()``."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if self.path.is_dir():
+            raise StoreError(f"{self.path} is a directory, not a store file")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path} is not a NexForge store: {exc}") from exc
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> SynthesisStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (taken immediately, so writers queue instead of failing)."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    @property
+    def schema_version(self) -> int:
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        return int(row[0])
+
+    def _migrate(self) -> None:
+        with self.transaction() as db:
+            db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+            row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            version = int(row[0]) if row else 0
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path} has schema version {version}; this NexForge reads up to "
+                    f"{SCHEMA_VERSION}: upgrade NexForge"
+                )
+            for target in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in MIGRATIONS[target].split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+            db.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
+                (str(SCHEMA_VERSION),),
+            )
+
+    # --- queries ---------------------------------------------------------------------------
+
+    def add_query(
+        self, record: QueryRecord, *, bump_path: bool = False, db: sqlite3.Connection | None = None
+    ) -> bool:
+        """Store a keyed query; False when a query with its key is already stored.
+
+        ``bump_path`` counts its problem-type path for the sampler in the same transaction.
+        """
+        if not record.key or not record.framework_hash:
+            raise ValueError("store keyed queries: call record.keyed(framework_hash) first")
+        if db is None:
+            with self.transaction() as tx:
+                return self.add_query(record, bump_path=bump_path, db=tx)
+        seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM queries").fetchone()[0]
+        cursor = db.execute(
+            "INSERT OR IGNORE INTO queries (key, seq, framework_hash, seed, slot, record, "
+            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                record.key,
+                seq,
+                record.framework_hash,
+                record.seed,
+                record.slot,
+                record.model_dump_json(),
+                time.time(),
+            ),
+        )
+        added = cursor.rowcount == 1
+        if added and bump_path and record.path:
+            self.bump_path(record.framework_hash, record.path, db=db)
+        return added
+
+    def add_queries(self, records: Iterable[QueryRecord]) -> int:
+        """Store many keyed queries in one transaction; returns how many were new."""
+        with self.transaction() as db:
+            return sum(self.add_query(r, db=db) for r in records)
+
+    def queries(
+        self, framework_hash: str | None = None, *, seed: int | None = None
+    ) -> list[QueryRecord]:
+        """Stored queries in the order they were stored."""
+        sql, params = "SELECT record FROM queries", list[Any]()
+        conditions = []
+        if framework_hash is not None:
+            conditions.append("framework_hash = ?")
+            params.append(framework_hash)
+        if seed is not None:
+            conditions.append("seed = ?")
+            params.append(seed)
+        if conditions:
+            sql += " WHERE " + " AND ".join(conditions)
+        rows = self._db.execute(sql + " ORDER BY seq", params).fetchall()
+        return [QueryRecord.model_validate_json(row[0]) for row in rows]
+
+    def query(self, key: str) -> QueryRecord | None:
+        row = self._db.execute("SELECT record FROM queries WHERE key = ?", (key,)).fetchone()
+        return QueryRecord.model_validate_json(row[0]) if row else None
+
+    def add_rejection(
+        self,
+        framework_hash: str,
+        seed: int,
+        slot: int,
+        attempt: int,
+        reason: str,
+        text: str | None = None,
+        *,
+        db: sqlite3.Connection | None = None,
+    ) -> None:
+        """Record a query attempt the generator threw away, and why."""
+        sql = (
+            "INSERT OR REPLACE INTO rejected_queries "
+            "(framework_hash, seed, slot, attempt, reason, text) VALUES (?, ?, ?, ?, ?, ?)"
+        )
+        params = (framework_hash, seed, slot, attempt, reason, text)
+        if db is not None:
+            db.execute(sql, params)
+            return
+        with self.transaction() as tx:
+            tx.execute(sql, params)
+
+    def rejections(self, framework_hash: str, seed: int) -> list[dict[str, Any]]:
+        rows = self._db.execute(
+            "SELECT slot, attempt, reason, text FROM rejected_queries "
+            "WHERE framework_hash = ? AND seed = ? ORDER BY slot, attempt",
+            (framework_hash, seed),
+        ).fetchall()
+        return [dict(zip(("slot", "attempt", "reason", "text"), row, strict=True)) for row in rows]
+
+    # --- the sampler's counts and grown problem types ----------------------------------------
+
+    def path_counts(self, framework_hash: str) -> dict[tuple[str, ...], int]:
+        rows = self._db.execute(
+            "SELECT path, count FROM path_counts WHERE framework_hash = ?", (framework_hash,)
+        ).fetchall()
+        return {tuple(json.loads(path)): count for path, count in rows}
+
+    def bump_path(
+        self,
+        framework_hash: str,
+        path: Sequence[str],
+        delta: int = 1,
+        *,
+        db: sqlite3.Connection | None = None,
+    ) -> None:
+        sql = (
+            "INSERT INTO path_counts (framework_hash, path, count) VALUES (?, ?, ?) "
+            "ON CONFLICT (framework_hash, path) DO UPDATE SET count = count + excluded.count"
+        )
+        params = (framework_hash, json.dumps(list(path)), delta)
+        if db is not None:
+            db.execute(sql, params)
+            return
+        with self.transaction() as tx:
+            tx.execute(sql, params)
+
+    def add_grown_type(self, framework_hash: str, parent_id: str, node: dict[str, Any]) -> bool:
+        """Add a problem type under ``parent_id``; False when its id is already taken.
+
+        Concurrent growers are safe: the id is the primary key, inside one transaction.
+        """
+        with self.transaction() as db:
+            seq = db.execute(
+                "SELECT COALESCE(MAX(seq), 0) + 1 FROM grown_types WHERE framework_hash = ?",
+                (framework_hash,),
+            ).fetchone()[0]
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO grown_types (framework_hash, node_id, parent_id, node, seq) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (framework_hash, str(node["id"]), parent_id, json.dumps(node), seq),
+            )
+            return cursor.rowcount == 1
+
+    def grown_types(self, framework_hash: str) -> list[tuple[str, dict[str, Any]]]:
+        """``(parent id, node)`` for each grown type, in the order they were added."""
+        rows = self._db.execute(
+            "SELECT parent_id, node FROM grown_types WHERE framework_hash = ? ORDER BY seq",
+            (framework_hash,),
+        ).fetchall()
+        return [(parent, json.loads(node)) for parent, node in rows]
+
+    # --- rollouts ----------------------------------------------------------------------------
+
+    def plan_rollouts(self, items: Iterable[tuple[str, str, int]]) -> None:
+        """Record ``(rollout key, query key, sample)`` as work to do (idempotent)."""
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO planned_rollouts (key, query_key, sample) VALUES (?, ?, ?)",
+                list(items),
+            )
+
+    def put_rollout(self, record: RolloutRecord) -> None:
+        """Store a rollout whole; a stored failure may be replaced by a later attempt."""
+        run_id = record.trajectory.run_id if record.trajectory is not None else None
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO rollouts "
+                "(key, query_key, sample, status, run_id, record, finished_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record.key,
+                    record.query_key,
+                    record.sample,
+                    record.status,
+                    run_id,
+                    record.model_dump_json(),
+                    time.time(),
+                ),
+            )
+
+    def rollout_states(self) -> dict[str, RolloutStatus]:
+        rows = self._db.execute("SELECT key, status FROM rollouts").fetchall()
+        return {key: status for key, status in rows}
+
+    def rollout(self, ident: str) -> RolloutRecord | None:
+        """A rollout by its key, its run id, or a unique prefix of either."""
+        for column in ("key", "run_id"):
+            row = self._db.execute(
+                f"SELECT record FROM rollouts WHERE {column} = ?", (ident,)
+            ).fetchone()
+            if row:
+                return RolloutRecord.model_validate_json(row[0])
+        rows = self._db.execute(
+            "SELECT record FROM rollouts WHERE key LIKE ? OR run_id LIKE ? LIMIT 2",
+            (ident + "%", ident + "%"),
+        ).fetchall()
+        if len(rows) > 1:
+            raise StoreError(f"{ident!r} matches more than one rollout: give more of it")
+        return RolloutRecord.model_validate_json(rows[0][0]) if rows else None
+
+    def rollouts(
+        self, *, status: RolloutStatus | None = None, query_key: str | None = None
+    ) -> Iterator[RolloutRecord]:
+        """Stored rollouts, ordered by query then sample (stable across runs)."""
+        sql = "SELECT r.record FROM rollouts r LEFT JOIN queries q ON q.key = r.query_key"
+        conditions: list[str] = []
+        params: list[Any] = []
+        if status is not None:
+            conditions.append("r.status = ?")
+            params.append(status)
+        if query_key is not None:
+            conditions.append("r.query_key = ?")
+            params.append(query_key)
+        if conditions:
+            sql += " WHERE " + " AND ".join(conditions)
+        sql += " ORDER BY q.seq, r.query_key, r.sample"
+        for (record,) in self._db.execute(sql, params):
+            yield RolloutRecord.model_validate_json(record)
+
+    # --- verdicts ----------------------------------------------------------------------------
+
+    def put_verdicts(self, verdicts: Sequence[Verdict]) -> None:
+        """Store verdicts; a stage's new verdict on the same rollout and turn replaces the old."""
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO verdicts (rollout_key, stage, turn, passed, record) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [
+                    (
+                        v.rollout_key,
+                        v.stage,
+                        -1 if v.turn is None else v.turn,
+                        int(v.passed),
+                        v.model_dump_json(),
+                    )
+                    for v in verdicts
+                ],
+            )
+
+    def verdicts(self, rollout_key: str) -> list[Verdict]:
+        rows = self._db.execute(
+            "SELECT record FROM verdicts WHERE rollout_key = ? ORDER BY rowid", (rollout_key,)
+        ).fetchall()
+        return [Verdict.model_validate_json(row[0]) for row in rows]
+
+    # --- status ------------------------------------------------------------------------------
+
+    def status(self) -> StoreStatus:
+        db = self._db
+        status = StoreStatus()
+        by_framework = db.execute(
+            "SELECT json_extract(record, '$.framework'), COUNT(*) FROM queries GROUP BY 1"
+        ).fetchall()
+        status.queries_by_framework = {str(name or "-"): n for name, n in by_framework}
+        status.queries = sum(status.queries_by_framework.values())
+        status.rejected_queries = db.execute("SELECT COUNT(*) FROM rejected_queries").fetchone()[0]
+        status.planned_rollouts = db.execute("SELECT COUNT(*) FROM planned_rollouts").fetchone()[0]
+        counts = dict(db.execute("SELECT status, COUNT(*) FROM rollouts GROUP BY status"))
+        pending = db.execute(
+            "SELECT COUNT(*) FROM planned_rollouts p "
+            "WHERE NOT EXISTS (SELECT 1 FROM rollouts r WHERE r.key = p.key)"
+        ).fetchone()[0]
+        status.rollouts = {
+            "done": counts.get("done", 0),
+            "failed": counts.get("failed", 0),
+            "pending": pending,
+        }
+        for stage, passed, n in db.execute(
+            "SELECT stage, passed, COUNT(*) FROM verdicts GROUP BY stage, passed"
+        ):
+            status.verdicts.setdefault(stage, {"passed": 0, "failed": 0})[
+                "passed" if passed else "failed"
+            ] = n
+        return status

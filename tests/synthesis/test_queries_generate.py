@@ -1,0 +1,307 @@
+"""Query generation on the real shop environment: grounding, expected outcomes, review.
+
+The model is scripted (``query_model``); the environment, its SQLite seed and the store
+are real.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+import re
+import shutil
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from query_model import (
+    NOT_IN_EVIDENCE,
+    focus,
+    generate,
+    prompt_of,
+    query_model,
+    write_kit,
+    write_query,
+)
+
+from nexforge.architect.framework_files import read_framework_files
+from nexforge.core.errors import ModelResponseError, NexForgeError
+from nexforge.models.base import ModelRequest
+from nexforge.runtime.config.framework import load_framework
+from nexforge.synthesis.fingerprint import framework_hash
+from nexforge.synthesis.grounding import MAX_ROWS, environment_run, read_evidence
+from nexforge.synthesis.problem_tree import ProblemTree
+from nexforge.synthesis.query_files import write_queries
+from nexforge.synthesis.records import QueryRecord
+from nexforge.synthesis.store import SynthesisStore
+
+SEED_DB = Path(__file__).resolve().parents[2] / "examples" / "shop" / "data" / "shop.sqlite"
+
+
+def seed_rows(sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    db = sqlite3.connect(f"file:{SEED_DB}?mode=ro", uri=True)
+    try:
+        return db.execute(sql, params).fetchall()
+    finally:
+        db.close()
+
+
+def seed_names() -> set[str]:
+    """Every id, name, email and SKU in the seed database, as text."""
+    found: set[str] = set()
+    for sql in (
+        "SELECT name, email FROM customers",
+        "SELECT CAST(id AS TEXT) FROM orders",
+        "SELECT sku, name FROM products",
+    ):
+        found.update(value for row in seed_rows(sql) for value in row)
+    return found
+
+
+def names_a_seed_record(text: str, names: set[str]) -> bool:
+    folded = text.casefold()
+    return any(re.search(rf"\b{re.escape(n.casefold())}\b", folded) for n in names)
+
+
+async def test_every_query_names_a_record_of_the_seed_read_through_read_only_tools(
+    shop_dir: Path, store: SynthesisStore
+) -> None:
+    summary = await generate(shop_dir, store, n=12)
+
+    assert summary.accepted == summary.new == 12
+    environment = load_framework(shop_dir).environment
+    assert environment is not None
+    readers = {t.name for t in environment.tools if t.spec.read_only}
+    names = seed_names()
+    for query in summary.queries:
+        assert names_a_seed_record(query.text, names), query.text
+        assert query.evidence and {e.tool for e in query.evidence} <= readers
+        for item in query.evidence:
+            if item.tool == "get_order":  # what was read is what the seed holds
+                status = seed_rows("SELECT status FROM orders WHERE id = ?", item.result["id"])
+                assert status == [(item.result["status"],)]
+            if item.tool == "search_products":  # 6 products: 5 rows kept, chosen by the rng
+                assert len(item.result) == MAX_ROWS
+            if item.tool == "find_customer":
+                for row in item.result:
+                    stored = seed_rows("SELECT name, email FROM customers WHERE id = ?", row["id"])
+                    assert stored == [(row["name"], row["email"])]
+    assert store.queries(summary.framework_hash, seed=0) == summary.queries
+
+
+async def test_grounding_follows_ids_from_row_to_row_with_the_seeded_rng(shop_dir: Path) -> None:
+    environment = load_framework(shop_dir).environment
+    assert environment is not None
+    chosen = set()
+    async with environment_run(environment, "test") as ctx:
+        for seed in range(8):
+            rng = random.Random(seed)
+            evidence = await read_evidence(ctx, environment, ["get_order", "cancel_order"], rng)
+            assert [e.tool for e in evidence] == ["find_customer", "list_orders", "get_order"]
+            customers, orders = evidence[0].result, evidence[1].result
+            assert evidence[0].arguments == {"query": ""}  # a search left empty lists all
+            assert evidence[1].arguments["customer_id"] in {row["id"] for row in customers}
+            assert evidence[2].arguments["order_id"] in {row["id"] for row in orders}
+            chosen.add(evidence[2].arguments["order_id"])
+            again = await read_evidence(
+                ctx, environment, ["get_order", "cancel_order"], random.Random(seed)
+            )
+            assert again == evidence
+        assert ctx.resources is not None
+        state = await ctx.resources.get(environment)
+        assert state.state_hash() == await environment.seed_hash()  # reads changed nothing
+    assert len(chosen) > 1
+
+
+async def test_queries_carry_their_provenance(shop_dir: Path, store: SynthesisStore) -> None:
+    summary = await generate(shop_dir, store, n=6, seed=3)
+
+    fh = framework_hash(load_framework(shop_dir))
+    assert summary.framework_hash == fh
+    for slot, query in enumerate(summary.queries):
+        assert query.slot == slot and query.seed == 3 and query.model == "scripted-queries"
+        assert query.framework == "shop" and query.framework_hash == fh
+        assert query.persona is not None and query.persona["id"].startswith("p")
+        assert len(query.path) == len(query.path_labels) >= 2 and query.path[0] == "shop"
+        assert query.difficulty in {"easy", "medium", "hard"}
+        assert query.user is not None and query.user.goal and query.user.facts
+        assert any(note.startswith("fit check: fits") for note in query.notes)
+    counts = store.path_counts(fh)
+    assert sum(counts.values()) == 6
+    assert all(counts[tuple(q.path)] >= 1 for q in summary.queries)
+
+
+async def test_a_request_naming_no_record_goes_back_for_a_repair(
+    shop_dir: Path, store: SynthesisStore
+) -> None:
+    def vague_first(request: ModelRequest) -> dict[str, Any]:
+        if len(request.messages) == 2:  # the first answer; a repair turn adds messages
+            return {**write_query(request), "query": "Please help me with my stuff."}
+        return write_query(request)
+
+    model = query_model({"submit_query": vague_first})
+    summary = await generate(shop_dir, store, n=3, model=model)
+
+    assert summary.accepted == 3
+    for query in summary.queries:
+        assert any("names none of the records read" in note for note in query.notes)
+    repairs = [r for r in model.requests if len(r.messages) > 2]
+    feedback = repairs[0].messages[-1]
+    assert feedback.role == "tool" and feedback.is_error
+    assert "names none of the records read" in (feedback.content or "")
+
+
+async def test_expected_outcomes_keep_facts_from_the_evidence_and_replayable_calls(
+    shop_dir: Path, store: SynthesisStore
+) -> None:
+    summary = await generate(shop_dir, store, n=12)
+
+    environment = load_framework(shop_dir).environment
+    assert environment is not None
+    seed_hash = await environment.seed_hash()
+    kit = read_framework_files(shop_dir).problem_types
+    assert kit is not None
+    tree = ProblemTree(kit)
+    with_state = [q for q in summary.queries if q.expected and q.expected.state_hash]
+    assert with_state, "the shop kit has problem types that change state"
+    for query in summary.queries:
+        assert query.expected is not None
+        assert query.expected.facts and NOT_IN_EVIDENCE not in query.expected.facts
+        assert any(NOT_IN_EVIDENCE in note for note in query.notes)
+        if not set(tree.tools(tuple(query.path))) & environment.write_tool_names:
+            assert query.expected.calls == [] and query.expected.state_hash is None
+    for query in with_state:
+        assert query.expected is not None
+        calls = [(c.tool, c.arguments) for c in query.expected.calls]
+        assert await environment.replay_calls(calls) == query.expected.state_hash
+        assert query.expected.state_hash != seed_hash
+
+
+async def test_invalid_and_failing_reference_calls_are_dropped_with_a_note(
+    shop_dir: Path, store: SynthesisStore
+) -> None:
+    write_kit(
+        shop_dir, {"fix": ["find_customer", "list_orders", "get_order", "cancel_order", "add_note"]}
+    )
+
+    def proposes_bad_calls(request: ModelRequest) -> dict[str, Any]:
+        order = focus(prompt_of(request))["order"]["id"]
+        calls = [
+            ("cancel_order", '{"order_id": "abc", "reason": "x"}'),
+            ("cancel_order", '{"order_id": 1001, "reason": "late"}'),
+            ("add_note", json.dumps({"order_id": order, "body": "Customer called."})),
+            ("cancel_order", '{"order_id": 1003}'),
+            ("add_note", "order_id=1003 body=hi"),
+        ]
+        answer = [{"tool": tool, "arguments": arguments} for tool, arguments in calls]
+        return {**write_query(request), "calls": answer}
+
+    model = query_model({"submit_query": proposes_bad_calls})
+    summary = await generate(shop_dir, store, n=2, model=model)
+
+    environment = load_framework(shop_dir).environment
+    assert environment is not None
+    for query in summary.queries:
+        assert query.expected is not None
+        assert [c.tool for c in query.expected.calls] == ["add_note"]
+        dropped = [n for n in query.notes if n.startswith("dropped reference call")]
+        assert len(dropped) == 4
+        assert "order_id" in dropped[0] and "reason" in dropped[1]  # schema problems
+        assert "not a JSON object" in dropped[2]
+        assert "order 1001 is delivered" in dropped[3]  # refused by the environment
+        note = query.expected.calls[0]
+        replayed = await environment.replay_calls([(note.tool, note.arguments)])
+        assert query.expected.state_hash == replayed != await environment.seed_hash()
+
+
+async def test_a_query_that_does_not_fit_its_persona_is_rewritten(
+    shop_dir: Path, store: SynthesisStore
+) -> None:
+    def misfit(request: ModelRequest) -> dict[str, Any]:
+        request_text = prompt_of(request).split("Request: ", 1)[1]
+        return {"fits": False, "reason": "too formal", "rewritten": f"Rewritten: {request_text}"}
+
+    summary = await generate(shop_dir, store, n=3, model=query_model({"submit_fit_check": misfit}))
+
+    for query in summary.queries:
+        assert query.text.startswith("Rewritten: ")
+        assert any(n.startswith("fit check: rewritten (too formal)") for n in query.notes)
+        assert query.precise_text is None
+
+
+async def test_fuzzified_queries_keep_the_precise_request(
+    shop_dir: Path, store: SynthesisStore
+) -> None:
+    model = query_model()
+    summary = await generate(shop_dir, store, n=4, model=model, fuzzify=True, fit_check=False)
+
+    names = seed_names()
+    for query in summary.queries:
+        assert query.precise_text and query.text != query.precise_text
+        assert query.text.startswith("hey, quick one")
+        assert query.precise_text.casefold() in query.text.casefold()
+        assert names_a_seed_record(query.text, names)
+        assert "fuzzified: the precise request is in precise_text" in query.notes
+    stages = {r.tools[0].name for r in model.requests}
+    assert stages == {"submit_query", "submit_fuzzy_query"}
+
+
+async def test_a_slot_whose_stage_keeps_failing_is_rejected_then_given_up(
+    shop_dir: Path, store: SynthesisStore
+) -> None:
+    def never_grounded(request: ModelRequest) -> dict[str, Any]:
+        return {**write_query(request), "query": "Something is wrong, help."}
+
+    model = query_model({"submit_query": never_grounded})
+    summary = await generate(shop_dir, store, n=2, model=model, max_attempts=2)
+
+    assert summary.accepted == 0 and summary.given_up == 4  # n slots, then n more in their place
+    assert summary.rejected == {"stage_failed": 8}
+    assert summary.model_calls == 8 * 3  # each attempt: the answer and two repairs
+    rows = store.rejections(summary.framework_hash, 0)
+    assert [(r["slot"], r["attempt"]) for r in rows] == [(s, a) for s in range(4) for a in range(3)]
+    for row in rows:
+        expected = "gave_up: after 2 attempts" if row["attempt"] == 2 else "stage_failed: stage"
+        assert row["reason"].startswith(expected)
+
+
+async def test_an_unusable_model_answer_rejects_the_attempt_not_the_run(
+    shop_dir: Path, store: SynthesisStore
+) -> None:
+    calls = itertools.count()
+
+    def cut_twice(request: ModelRequest) -> dict[str, Any]:
+        if next(calls) < 2:
+            raise ModelResponseError("constrained output cut at the max_tokens limit")
+        return write_query(request)
+
+    model = query_model({"submit_query": cut_twice})
+    summary = await generate(shop_dir, store, n=2, model=model, concurrency=1)
+
+    assert summary.accepted == 2 and summary.rejected == {"model_response": 2}
+    rows = store.rejections(summary.framework_hash, 0)
+    assert [(r["slot"], r["attempt"]) for r in rows] == [(0, 0), (0, 1)]
+    assert all("max_tokens" in r["reason"] for r in rows)
+    assert summary.queries[0].slot == 0
+
+
+async def test_a_framework_without_a_kit_is_refused_with_what_to_do(
+    shop_dir: Path, store: SynthesisStore
+) -> None:
+    shutil.rmtree(shop_dir / "kit")
+    with pytest.raises(NexForgeError, match="nexforge build --from-config"):
+        await generate(shop_dir, store, n=1)
+
+
+async def test_accepted_queries_write_to_a_jsonl_file(
+    shop_dir: Path, store: SynthesisStore, tmp_path: Path
+) -> None:
+    summary = await generate(shop_dir, store, n=3)
+    target = tmp_path / "queries.jsonl"
+
+    assert write_queries(target, summary.queries) == 3
+    lines = target.read_text(encoding="utf-8").splitlines()
+    assert [QueryRecord.model_validate(json.loads(line)) for line in lines] == summary.queries
+    assert summary.to_dict()["accepted"] == 3
