@@ -14,11 +14,12 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,local,mcp]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,local,mcp,ray]'
 	touch $(STAMP)
 
+# The main job: sentence -> framework -> grounded queries -> rollouts, on the embedded model.
 demo: setup
-	$(BIN)/python -m nexforge.demo
+	$(BIN)/nexforge pipeline "A support desk for a bike shop: orders, refunds and stock" -n 3 -o out/demo --model local:tiny
 
 test: setup lint typecheck
 	NEXFORGE_REQUIRE_MODEL=1 $(BIN)/python -m pytest -q

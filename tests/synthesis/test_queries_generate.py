@@ -305,3 +305,21 @@ async def test_accepted_queries_write_to_a_jsonl_file(
     lines = target.read_text(encoding="utf-8").splitlines()
     assert [QueryRecord.model_validate(json.loads(line)) for line in lines] == summary.queries
     assert summary.to_dict()["accepted"] == 3
+
+
+async def test_a_request_that_is_only_a_record_name_goes_back_for_a_repair(
+    shop_dir: Path, store: SynthesisStore
+) -> None:
+    def terse_first(request: ModelRequest) -> dict[str, Any]:
+        answer = write_query(request)
+        if len(request.messages) == 2:
+            return {**answer, "query": "Order 1001 for Ada Lind"}
+        return answer
+
+    model = query_model({"submit_query": terse_first})
+    summary = await generate(shop_dir, store, n=2, model=model)
+
+    assert summary.accepted == 2
+    for query in summary.queries:
+        assert len(query.text.split()) >= 6
+        assert any("too short" in note for note in query.notes)

@@ -252,6 +252,18 @@ class OpenAIChatModel:
     def endpoints(self) -> list[Endpoint]:
         return list(self._endpoints)
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Picklable, so the Ray engine can ship it to workers: sessions and semaphores are
+        # bound to this process's event loops and are made again where it lands.
+        state = self.__dict__.copy()
+        state["_states"] = {}
+        del state["_states_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._states_lock = threading.Lock()
+
     async def complete(self, request: ModelRequest) -> ModelResponse:
         state = self._state()
         body = request_to_wire(request, self._default_sampling)

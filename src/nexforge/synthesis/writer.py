@@ -31,6 +31,10 @@ DIFFICULTY_HINTS = {
 }
 MAX_ANCHORS_SHOWN = 8
 MAX_ARGUMENTS_CHARS = 400
+MIN_QUERY_CHARS = 20
+MIN_QUERY_WORDS = 6
+"""A request is a sentence, not a record's name: the length bound constrains decoding, the
+word count is checked (small models otherwise answer with the anchor alone, "Bike 3")."""
 
 QUERY_SYSTEM = """You write one realistic request that a person sends to a support system,
 in that person's own voice and style. The request is about the records shown, which
@@ -71,7 +75,11 @@ def write_tools(environment: Environment, tools: Sequence[str]) -> list[str]:
 
 
 def query_schema(state_changing: Sequence[str]) -> dict[str, Any]:
-    query: dict[str, Any] = {**text(600), "description": "the request, in the person's words"}
+    query: dict[str, Any] = {
+        **text(600),
+        "minLength": MIN_QUERY_CHARS,
+        "description": "the request, in the person's words: a full sentence or more",
+    }
     properties: dict[str, Any] = {
         "query": query,
         "facts": texts(80, 0, 5),
@@ -134,6 +142,13 @@ def normalize_draft(raw: dict[str, Any], anchors: Sequence[str], writes: bool) -
     query = " ".join(str(raw.get("query") or "").split())
     if not query:
         raise StageProblems(["query is empty: write the request"])
+    if len(query.split()) < MIN_QUERY_WORDS:
+        raise StageProblems(
+            [
+                f"the request {query!r} is too short: write what the person asks for in a full "
+                f"sentence of at least {MIN_QUERY_WORDS} words"
+            ]
+        )
     require_anchor(query, anchors)
     goal = " ".join(str(raw.get("user_goal") or "").split()) or query
     user_facts = [" ".join(str(f).split()) for f in raw.get("user_facts") or []]

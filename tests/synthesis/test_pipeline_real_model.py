@@ -1,0 +1,51 @@
+"""The whole pipeline on the embedded model: sentence -> framework -> queries -> rollouts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from nexforge.synthesis.store import SynthesisStore
+from run_cli import nexforge
+
+pytestmark = pytest.mark.slow
+
+
+def test_pipeline_on_the_embedded_model_and_its_resume(
+    tiny_model_path: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "demo"
+    args = [
+        "pipeline",
+        "A support desk for a bike shop: orders, refunds and stock",
+        "-n",
+        "2",
+        "-o",
+        str(out),
+    ]
+    args += ["--custom-tools", "0", "--model", "local:tiny", "--json"]
+    first = nexforge(*args, timeout=1500)
+    assert first.returncode == 0, first.stderr[-3000:]
+    stages = json.loads(first.stdout)["stages"]
+    assert stages["check"]["passed"]
+    assert stages["queries"]["accepted"] == 2
+    assert stages["rollout"]["done"] + stages["rollout"]["failed"] == 2
+
+    with SynthesisStore(out / "store.sqlite") as store:
+        queries = store.queries()
+        assert len(queries) == 2
+        for query in queries:
+            assert query.evidence and query.persona and len(query.path) >= 2
+            assert len(query.text.split()) >= 6
+        rollouts = list(store.rollouts())
+        assert {r.query_key for r in rollouts} == {q.key for q in queries}
+        assert all(r.trajectory is not None for r in rollouts)
+
+    again = nexforge(*args, timeout=900)
+    assert again.returncode == 0, again.stderr[-3000:]
+    resumed = json.loads(again.stdout)["stages"]
+    assert resumed["queries"]["new"] == 0 and resumed["queries"]["model_calls"] == 0
+    assert resumed["rollout"]["done"] + resumed["rollout"]["failed"] == 0
+    assert resumed["rollout"]["already_done"] == 2
