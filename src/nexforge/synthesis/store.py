@@ -156,17 +156,10 @@ class SynthesisStore:
         self, framework_hash: str | None = None, *, seed: int | None = None
     ) -> list[QueryRecord]:
         """Stored queries in the order they were stored."""
-        sql, params = "SELECT record FROM queries", list[Any]()
-        conditions = []
-        if framework_hash is not None:
-            conditions.append("framework_hash = ?")
-            params.append(framework_hash)
-        if seed is not None:
-            conditions.append("seed = ?")
-            params.append(seed)
-        if conditions:
-            sql += " WHERE " + " AND ".join(conditions)
-        rows = self._db.execute(sql + " ORDER BY seq", params).fetchall()
+        where, params = _where({"framework_hash": framework_hash, "seed": seed})
+        rows = self._db.execute(
+            f"SELECT record FROM queries{where} ORDER BY seq", params
+        ).fetchall()
         return [QueryRecord.model_validate_json(row[0]) for row in rows]
 
     def query(self, key: str) -> QueryRecord | None:
@@ -309,18 +302,11 @@ class SynthesisStore:
         self, *, status: RolloutStatus | None = None, query_key: str | None = None
     ) -> Iterator[RolloutRecord]:
         """Stored rollouts, ordered by query then sample (stable across runs)."""
-        sql = "SELECT r.record FROM rollouts r LEFT JOIN queries q ON q.key = r.query_key"
-        conditions: list[str] = []
-        params: list[Any] = []
-        if status is not None:
-            conditions.append("r.status = ?")
-            params.append(status)
-        if query_key is not None:
-            conditions.append("r.query_key = ?")
-            params.append(query_key)
-        if conditions:
-            sql += " WHERE " + " AND ".join(conditions)
-        sql += " ORDER BY q.seq, r.query_key, r.sample"
+        where, params = _where({"r.status": status, "r.query_key": query_key})
+        sql = (
+            "SELECT r.record FROM rollouts r LEFT JOIN queries q ON q.key = r.query_key"
+            f"{where} ORDER BY q.seq, r.query_key, r.sample"
+        )
         for (record,) in self._db.execute(sql, params):
             yield RolloutRecord.model_validate_json(record)
 
@@ -379,3 +365,11 @@ class SynthesisStore:
                 "passed" if passed else "failed"
             ] = n
         return status
+
+
+def _where(filters: dict[str, Any]) -> tuple[str, list[Any]]:
+    """`` WHERE a = ? AND ...`` for the filters that are set (column names are ours)."""
+    used = {column: value for column, value in filters.items() if value is not None}
+    if not used:
+        return "", []
+    return " WHERE " + " AND ".join(f"{c} = ?" for c in used), list(used.values())
