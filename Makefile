@@ -14,7 +14,8 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,local,mcp,ray]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,local,mcp,ray,export]'
+	$(BIN)/python -m pip install --quiet --no-deps trl==1.16.0
 	touch $(STAMP)
 
 # The main job: sentence -> framework -> grounded queries -> rollouts, on the embedded model.

@@ -388,11 +388,12 @@ def test_system_prompt_documents_every_tool_and_the_parallel_form(codec: ToolCal
 
 
 def test_registry() -> None:
-    assert TEXT_FORMATS == ("xml", "hermes")
-    assert TOOL_CALL_FORMATS == ("structured", "xml", "hermes")
-    assert [get_codec(name).name for name in TEXT_FORMATS] == ["xml", "hermes"]
+    styles = ("xml", "hermes", "qwen3-coder", "glm", "minimax", "deepseek")
+    assert styles == TEXT_FORMATS
+    assert ("structured", *styles) == TOOL_CALL_FORMATS
+    assert [get_codec(name).name for name in TEXT_FORMATS] == list(styles)
     assert all(isinstance(get_codec(name), ToolCallCodec) for name in TEXT_FORMATS)
     with pytest.raises(ValueError, match="native tool_calls"):
         get_codec("structured")
-    with pytest.raises(ValueError, match="structured, xml, hermes"):
+    with pytest.raises(ValueError, match="structured, xml, hermes, qwen3-coder, glm"):
         get_codec("json")

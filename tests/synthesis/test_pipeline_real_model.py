@@ -1,4 +1,5 @@
-"""The whole pipeline on the embedded model: sentence -> framework -> queries -> rollouts."""
+"""The whole pipeline on the embedded model: sentence -> framework -> queries -> rollouts ->
+verified -> exported."""
 
 from __future__ import annotations
 
@@ -32,6 +33,18 @@ def test_pipeline_on_the_embedded_model_and_its_resume(
     assert stages["check"]["passed"]
     assert stages["queries"]["accepted"] == 2
     assert stages["rollout"]["done"] + stages["rollout"]["failed"] == 2
+    verified = stages["verify"]["stages"]
+    for stage in ("structure", "tool_validity", "behaviour", "dedup"):
+        assert verified[stage]["passed"] + verified[stage]["failed"] == 2, stage
+    exported = stages["export"]
+    data = Path(json.loads(first.stdout)["data"])
+    lines = data.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == exported["samples"]["written"]
+    assert exported["rollouts"]["kept"] + sum(exported["rollouts"]["dropped"].values()) == 2
+    for line in lines:
+        sample = json.loads(line)
+        assert sample["messages"][0]["role"] == "system"
+        assert sample["provenance"]["framework_hash"]
 
     with SynthesisStore(out / "store.sqlite") as store:
         queries = store.queries()
@@ -49,3 +62,5 @@ def test_pipeline_on_the_embedded_model_and_its_resume(
     assert resumed["queries"]["new"] == 0 and resumed["queries"]["model_calls"] == 0
     assert resumed["rollout"]["done"] + resumed["rollout"]["failed"] == 0
     assert resumed["rollout"]["already_done"] == 2
+    assert resumed["verify"]["stages"]["structure"]["skipped"] == 2
+    assert resumed["export"]["samples"]["written"] == exported["samples"]["written"]

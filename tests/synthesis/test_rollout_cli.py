@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from shop_script import shop_http_responder, write_queries_file
 
+from nexforge.synthesis.store import SynthesisStore
 from nexforge.testing import MockOpenAIServer
 from run_cli import nexforge
 
@@ -102,6 +103,10 @@ def test_rollout_uses_the_stored_queries_and_show_renders_one(
     assert first.returncode == 0, first.stderr
     assert "rollouts" in first.stdout
     (key, _), _ = stored(store)
+    with SynthesisStore(store) as opened:  # so `verify` can find the environment later
+        assert [path for _, path in opened.frameworks().values()] == [
+            (shop_dir / "framework.yaml").resolve()
+        ]
     shown = nexforge("show", key[:10], "--store", str(store))
     assert shown.returncode == 0, shown.stderr
     for expected in ("orders", "create_order", "BK-TRAIL", "lead"):

@@ -17,10 +17,12 @@ from rich.markup import escape
 from nexforge import __version__
 from nexforge.cli.architect_cmd import architect_stats, build, check
 from nexforge.cli.doctor_cmd import doctor
+from nexforge.cli.export_cmd import export
 from nexforge.cli.mcp_cmd import mcp_app, serve_mcp
 from nexforge.cli.models_cmd import models_app
 from nexforge.cli.pipeline_cmd import pipeline, queries
 from nexforge.cli.progress import render_event
+from nexforge.cli.quality_cmd import stats, verify
 from nexforge.cli.rollout_cmd import rollout, show, status
 from nexforge.cli.serve_cmd import serve_model
 from nexforge.core.errors import ConfigError, NexForgeError, describe_error
@@ -180,6 +182,9 @@ app.command("rollout")(rollout)
 app.command("status")(status)
 app.command("show")(show)
 app.command("pipeline")(pipeline)
+app.command("verify")(verify)
+app.command("stats")(stats)
+app.command("export")(export)
 
 
 @app.command()

@@ -135,9 +135,15 @@ def pipeline(
     fuzzify: Annotated[bool, typer.Option("--fuzzify")] = False,
     user_sim: Annotated[bool, typer.Option("--user-sim")] = False,
     timeout: Annotated[float, typer.Option("--timeout", min=1.0)] = 900.0,
+    export_format: Annotated[
+        str, typer.Option("--format", help="Training-data format (see `nexforge export`).")
+    ] = "trl",
+    judge: Annotated[
+        bool, typer.Option("--judge", help="Also score rollouts with the LLM judge (--model).")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Build -> check -> queries -> rollouts, each stage resumable (run it again to finish)."""
+    """Build -> check -> queries -> rollouts -> verify -> export, each stage resumable."""
     from nexforge.synthesis.pipeline import PipelineOptions, run_pipeline
 
     options = PipelineOptions(
@@ -152,6 +158,8 @@ def pipeline(
         fuzzify=fuzzify,
         user_sim=user_sim,
         timeout_s=timeout,
+        export_format=export_format,
+        judge=judge,
     )
     if not options.description:
         _fail("a DESCRIPTION is required", 2)
@@ -162,11 +170,14 @@ def pipeline(
         return
     stages = result.stages
     rollout = stages.get("rollout", {})
+    exported = stages.get("export", {})
     out.print(
         f"framework {result.framework} ({stages['build']['archetype']}); "
         f"{stages['queries']['accepted']} queries in {result.queries_file}; "
         f"rollouts: {rollout.get('done', 0) + rollout.get('already_done', 0)} done, "
-        f"{rollout.get('failed', 0)} failed, in {result.store}\n"
-        f"next: nexforge status --store {result.store}",
+        f"{rollout.get('failed', 0)} failed, in {result.store}; "
+        f"{exported.get('rollouts', {}).get('kept', 0)} passed the cascade -> "
+        f"{exported.get('samples', {}).get('written', 0)} samples in {result.data}\n"
+        f"next: nexforge stats --store {result.store}",
         markup=False,
     )

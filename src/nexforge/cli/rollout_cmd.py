@@ -186,6 +186,7 @@ async def _rollout(
     loaded = load_framework(framework_path)
     fh = framework_hash(loaded)
     with SynthesisStore(store_path) as store:
+        store.remember_framework(fh, loaded.name, loaded.source)
         if queries is not None:
             records = read_queries(queries, fh)
         else:

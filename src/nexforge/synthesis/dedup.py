@@ -115,10 +115,30 @@ class NearDuplicateIndex:
         self._tables: list[defaultdict[Signature, list[str]]] = [
             defaultdict(list) for _ in range(self.bands)
         ]
-        self._signatures: dict[str, Signature] = {}
+        # Stored signatures are packed into one int each, 32 bits per hash function, so
+        # comparing two takes a few big-int operations instead of a loop over num_perm
+        # values: with many similar texts, most lookups compare hundreds of candidates.
+        self._words = struct.Struct(f"<{num_perm}I")
+        self._low = int.from_bytes(b"\xff\xff\xff\x7f" * num_perm, "little")
+        self._high = int.from_bytes(b"\x00\x00\x00\x80" * num_perm, "little")
+        self._packed: dict[str, int] = {}
 
     def __len__(self) -> int:
-        return len(self._signatures)
+        return len(self._packed)
+
+    def _pack(self, signature: Signature) -> int:
+        return int.from_bytes(self._words.pack(*signature), "little")
+
+    def _agreement(self, a: int, b: int) -> float:
+        """``estimate`` of two packed signatures: the share of 32-bit lanes that are equal.
+
+        A lane of ``a ^ b`` is non-zero iff its low 31 bits carry into its top bit when
+        added to 0x7fffffff, or its top bit is already set; counting those top bits counts
+        the differing lanes (no carry crosses a lane: the sum stays below 2**32)."""
+        diff = a ^ b
+        differing = (((diff & self._low) + self._low) | diff) & self._high
+        lanes = self.hasher.num_perm
+        return (lanes - differing.bit_count()) / lanes
 
     def _bands(self, signature: Signature) -> list[Signature]:
         r = self.rows
@@ -135,9 +155,10 @@ class NearDuplicateIndex:
         candidates: dict[str, None] = {}
         for table, band in zip(self._tables, self._bands(signature), strict=True):
             candidates.update(dict.fromkeys(table.get(band, ())))
+        packed = self._pack(signature)
         best: tuple[str, float] | None = None
         for key in candidates:
-            similarity = estimate(signature, self._signatures[key])
+            similarity = self._agreement(packed, self._packed[key])
             if similarity >= self.threshold and (best is None or similarity > best[1]):
                 best = (key, similarity)
         return best
@@ -145,8 +166,8 @@ class NearDuplicateIndex:
     def add(self, key: str, text: str | Signature | None) -> None:
         """Index ``key`` (a text or its signature); a key already there is kept as it was."""
         signature = self.signature(text) if isinstance(text, str) else text
-        if signature is None or key in self._signatures:
+        if signature is None or key in self._packed:
             return
-        self._signatures[key] = signature
+        self._packed[key] = self._pack(signature)
         for table, band in zip(self._tables, self._bands(signature), strict=True):
             table[band].append(key)

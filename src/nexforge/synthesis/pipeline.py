@@ -1,10 +1,12 @@
-"""``nexforge pipeline``: one sentence -> framework -> checked -> queries -> rollouts.
+"""``nexforge pipeline``: one sentence -> framework -> checked -> queries -> rollouts ->
+verified -> exported training data.
 
 Every stage is resumable on its own (the architect's stage store, the synthesis store's
-keys), so the pipeline is too: run the same command again after any interruption and it
-redoes only what is missing. Layout of OUT: ``framework/`` (the built framework, its
-``.build`` stage store and ``report.json``), ``store.sqlite`` (queries, rollouts),
-``queries.jsonl`` (the query set, for reading).
+keys, verdicts kept per stage), so the pipeline is too: run the same command again after
+any interruption and it redoes only what is missing. Layout of OUT: ``framework/`` (the
+built framework, its ``.build`` stage store and ``report.json``), ``store.sqlite``
+(queries, rollouts, verdicts), ``queries.jsonl`` (the query set, for reading) and
+``data/<format>.jsonl`` (the training data, rewritten whole on every run).
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ class PipelineOptions:
     fuzzify: bool = False
     user_sim: bool = False
     timeout_s: float = 900.0
+    export_format: str = "trl"
+    judge: bool = False
+    """Also run the LLM judge (with the pipeline's model) before exporting."""
 
 
 @dataclass
@@ -41,6 +46,7 @@ class PipelineResult:
     framework: Path
     store: Path
     queries_file: Path
+    data: Path | None = None
     stages: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -48,6 +54,7 @@ class PipelineResult:
             "framework": str(self.framework),
             "store": str(self.store),
             "queries_file": str(self.queries_file),
+            "data": None if self.data is None else str(self.data),
             "stages": self.stages,
         }
 
@@ -63,12 +70,15 @@ async def run_pipeline(
     rollout_model: ModelSettings | Model | None = None,
     progress: Progress = lambda line: None,
 ) -> PipelineResult:
-    """Build, check, write queries and roll them out; each stage resumes where it stopped.
+    """Build, check, write queries, roll them out, verify and export; each stage resumes
+    where it stopped.
 
-    ``model`` writes the framework and the queries; ``rollout_model`` (default: ``model``)
-    runs the framework's agents.
+    ``model`` writes the framework and the queries (and judges, with ``judge``);
+    ``rollout_model`` (default: ``model``) runs the framework's agents.
     """
     from nexforge.architect.build import BuildOptions, build
+    from nexforge.export import ExportOptions, export_store
+    from nexforge.quality.cascade import VerifyOptions, verify_store
     from nexforge.runtime.config.framework import load_framework
     from nexforge.synthesis.engine_local import run_local
     from nexforge.synthesis.fingerprint import framework_hash
@@ -134,4 +144,13 @@ async def run_pipeline(
         )
         rollouts = await run_local(plan_tasks(queries, options.samples), ctx, store)
         result.stages["rollout"] = rollouts.to_dict()
+        progress("verify: quality cascade" + (" with the judge" if options.judge else ""))
+        verified = await verify_store(store, VerifyOptions(judge=model if options.judge else None))
+        result.stages["verify"] = verified.to_dict()
+        result.data = out / "data" / f"{options.export_format}.jsonl"
+        progress(f"export: {options.export_format} -> {result.data}")
+        exported = export_store(
+            store, ExportOptions(format=options.export_format, output=result.data)
+        )
+        result.stages["export"] = exported.to_dict()
     return result

@@ -116,6 +116,7 @@ class _QueryRun:
         self.options = options
         self.progress = progress or (lambda _: None)
         self.fh = framework_hash(framework)
+        store.remember_framework(self.fh, framework.name, framework.source)
         self.usage = StageUsage()
         self.summary = QueriesSummary(framework.name, self.fh, seed, requested=0)
         self.accepted: dict[int, QueryRecord] = {}

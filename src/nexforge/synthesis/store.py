@@ -37,7 +37,7 @@ class StoreStatus:
     rollouts: dict[str, int] = field(default_factory=dict)
     """``done`` / ``failed`` / ``pending`` (planned and not yet stored)."""
     verdicts: dict[str, dict[str, int]] = field(default_factory=dict)
-    """Stage -> {"passed": n, "failed": n}."""
+    """Stage -> {"passed": n, "failed": n} rollouts (turn-level verdicts are not counted)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -310,11 +310,36 @@ class SynthesisStore:
         for (record,) in self._db.execute(sql, params):
             yield RolloutRecord.model_validate_json(record)
 
+    # --- frameworks --------------------------------------------------------------------------
+
+    def remember_framework(self, framework_hash: str, name: str | None, path: str | Path) -> None:
+        """Record where the framework with this hash lives (the latest path wins)."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO frameworks (hash, name, path, recorded_at) "
+                "VALUES (?, ?, ?, ?)",
+                (framework_hash, name, str(Path(path).resolve()), time.time()),
+            )
+
+    def frameworks(self) -> dict[str, tuple[str | None, Path]]:
+        """Framework hash -> (name, folder or file) as last recorded by queries/rollouts."""
+        rows = self._db.execute("SELECT hash, name, path FROM frameworks").fetchall()
+        return {fh: (name, Path(path)) for fh, name, path in rows}
+
     # --- verdicts ----------------------------------------------------------------------------
 
-    def put_verdicts(self, verdicts: Sequence[Verdict]) -> None:
-        """Store verdicts; a stage's new verdict on the same rollout and turn replaces the old."""
+    def put_verdicts(self, verdicts: Sequence[Verdict], *, replace: bool = False) -> None:
+        """Store verdicts; a stage's new verdict on the same rollout and turn replaces the old.
+
+        ``replace``: each (rollout, stage) the verdicts belong to is replaced as a set, so a
+        turn-level verdict of an earlier run that this one did not repeat is removed.
+        """
         with self.transaction() as db:
+            if replace:
+                db.executemany(
+                    "DELETE FROM verdicts WHERE rollout_key = ? AND stage = ?",
+                    sorted({(v.rollout_key, v.stage) for v in verdicts}),
+                )
             db.executemany(
                 "INSERT OR REPLACE INTO verdicts (rollout_key, stage, turn, passed, record) "
                 "VALUES (?, ?, ?, ?, ?)",
@@ -335,6 +360,14 @@ class SynthesisStore:
             "SELECT record FROM verdicts WHERE rollout_key = ? ORDER BY rowid", (rollout_key,)
         ).fetchall()
         return [Verdict.model_validate_json(row[0]) for row in rows]
+
+    def all_verdicts(self) -> dict[str, list[Verdict]]:
+        """Every stored verdict, grouped by rollout key (each group ordered as ``verdicts``)."""
+        grouped: dict[str, list[Verdict]] = {}
+        for (record,) in self._db.execute("SELECT record FROM verdicts ORDER BY rowid"):
+            verdict = Verdict.model_validate_json(record)
+            grouped.setdefault(verdict.rollout_key, []).append(verdict)
+        return grouped
 
     # --- status ------------------------------------------------------------------------------
 
@@ -359,7 +392,7 @@ class SynthesisStore:
             "pending": pending,
         }
         for stage, passed, n in db.execute(
-            "SELECT stage, passed, COUNT(*) FROM verdicts GROUP BY stage, passed"
+            "SELECT stage, passed, COUNT(*) FROM verdicts WHERE turn = -1 GROUP BY stage, passed"
         ):
             status.verdicts.setdefault(stage, {"passed": 0, "failed": 0})[
                 "passed" if passed else "failed"

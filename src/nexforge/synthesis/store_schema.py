@@ -1,6 +1,6 @@
 """The synthesis store's tables, one migration per schema version (applied in order)."""
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -60,6 +60,16 @@ MIGRATIONS: dict[int, str] = {
         passed INTEGER NOT NULL,
         record TEXT NOT NULL,
         PRIMARY KEY (rollout_key, stage, turn)
+    );
+    """,
+    # Where each framework lives, so `verify` can replay on a fresh environment copy from
+    # the store alone (the folder's hash is checked again before it is used).
+    2: """
+    CREATE TABLE frameworks (
+        hash TEXT PRIMARY KEY,
+        name TEXT,
+        path TEXT NOT NULL,
+        recorded_at REAL NOT NULL
     );
     """,
 }

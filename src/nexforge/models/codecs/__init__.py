@@ -12,17 +12,29 @@ from nexforge.models.codecs.base import (
     IdFactory,
     ParsedText,
     ToolCallCodec,
+    TurnLayout,
     new_call_id,
+    render_assistant,
     to_wire,
 )
 from nexforge.models.codecs.coerce import coerce_arguments, coerce_value
+from nexforge.models.codecs.deepseek import DeepSeekCodec
+from nexforge.models.codecs.glm import GlmCodec
 from nexforge.models.codecs.hermes import HermesCodec
+from nexforge.models.codecs.minimax import MiniMaxCodec
+from nexforge.models.codecs.qwen3_coder import Qwen3CoderCodec
 from nexforge.models.codecs.xml import XmlCodec
 
-TEXT_FORMATS = ("xml", "hermes")
+_CODECS: dict[str, Callable[[], ToolCallCodec]] = {
+    "xml": XmlCodec,
+    "hermes": HermesCodec,
+    "qwen3-coder": Qwen3CoderCodec,
+    "glm": GlmCodec,
+    "minimax": MiniMaxCodec,
+    "deepseek": DeepSeekCodec,
+}
+TEXT_FORMATS = tuple(_CODECS)
 TOOL_CALL_FORMATS = ("structured", *TEXT_FORMATS)
-
-_CODECS: dict[str, Callable[[], ToolCallCodec]] = {"xml": XmlCodec, "hermes": HermesCodec}
 
 
 def get_codec(name: str) -> ToolCallCodec:
@@ -42,14 +54,20 @@ def get_codec(name: str) -> ToolCallCodec:
 __all__ = [
     "TEXT_FORMATS",
     "TOOL_CALL_FORMATS",
+    "DeepSeekCodec",
+    "GlmCodec",
     "HermesCodec",
     "IdFactory",
+    "MiniMaxCodec",
     "ParsedText",
+    "Qwen3CoderCodec",
     "ToolCallCodec",
+    "TurnLayout",
     "XmlCodec",
     "coerce_arguments",
     "coerce_value",
     "get_codec",
     "new_call_id",
+    "render_assistant",
     "to_wire",
 ]

@@ -11,6 +11,9 @@ is a wasted step:
   ```` ```json ```` block, or the whole reply as one bare JSON object, is taken as a call
   if it names an offered tool and has no keys besides name/arguments/parameters. Anything
   else is ordinary content, never an error, since the model may just be answering in JSON.
+
+String values are coerced to the tool's schema like text values are (``"5"`` for an
+integer is 5), so under a nullable schema the string ``"null"`` reads back as null.
 """
 
 from __future__ import annotations
@@ -24,25 +27,22 @@ from nexforge.core.errors import ToolCallFormatError
 from nexforge.core.messages import Message, ToolCall
 from nexforge.core.tools import ToolSpec
 from nexforge.models.codecs import base
-from nexforge.models.codecs.base import IdFactory, ParsedText, new_call_id
-from nexforge.models.codecs.coerce import coerce_arguments
+from nexforge.models.codecs.base import IdFactory, ParsedText, TurnLayout, new_call_id, skip_ws
 
 _OPEN, _CLOSE = "<tool_call>", "</tool_call>"
 _FENCE = re.compile(r"```(?:json|JSON)?[ \t]*\n(.*?)\n?[ \t]*```", re.DOTALL)
-_WHITESPACE = re.compile(r"\s*")
 _CALL_KEYS = frozenset({"name", "arguments", "parameters"})
 _DECODER = json.JSONDecoder()
 
 
-def _skip_ws(text: str, pos: int) -> int:
-    match = _WHITESPACE.match(text, pos)
-    return match.end() if match else pos
-
-
 class HermesCodec:
-    """The Hermes / Qwen2.5 convention (``<tool_call>`` JSON, ``<tool_response>`` results)."""
+    """The Hermes / Qwen2.5 / Qwen3 convention (``<tool_call>`` JSON, ``<tool_response>``
+    results, reasoning in ``<think>``)."""
 
     name = "hermes"
+    reasoning_tags: tuple[str, str] | None = ("<think>", "</think>")
+    # Qwen3's template (Qwen2.5's has no reasoning and writes the same calls and results).
+    turn_layout = TurnLayout(reasoning_pad="\n", after_reasoning="\n\n", content_to_calls="\n")
 
     def render_calls(self, calls: list[ToolCall]) -> str:
         blocks = []
@@ -50,7 +50,7 @@ class HermesCodec:
             arguments: Any = call.arguments
             if call.invalid_arguments is not None and not call.arguments:
                 arguments = call.invalid_arguments  # what the model wrote, for its history
-            payload = json.dumps({"name": call.name, "arguments": arguments}, ensure_ascii=False)
+            payload = base.json_text({"name": call.name, "arguments": arguments})
             blocks.append(f"{_OPEN}\n{payload}\n{_CLOSE}")
         return "\n".join(blocks)
 
@@ -62,72 +62,34 @@ class HermesCodec:
             loose = _parse_loose(text, specs, id_factory)
             if loose is not None:
                 return loose
-        calls: list[ToolCall] = []
-        outside: list[str] = []
-        pos = 0
-        while (start := text.find(_OPEN, pos)) >= 0:
-            outside.append(text[pos:start])
-            objects, pos = _read_block(text, start + len(_OPEN), len(calls) + 1)
-            for obj in objects:
-                calls.append(_to_call(obj, len(calls) + 1, specs, id_factory))
-        outside.append(text[pos:])
-        content = "".join(outside).strip()
-        return ParsedText(content=content or None, calls=calls)
+        return base.scan_calls(text, (_OPEN,), _read_block, specs, id_factory)
 
     def render_results(self, results: list[Message]) -> str:
-        blocks = []
-        for result in results:
-            body = result.content or ""
-            if result.is_error:
-                body = f"Error: {body}"
-            blocks.append(f"<tool_response>\n{body}\n</tool_response>")
-        return "\n".join(blocks)
+        return "\n".join(
+            f"<tool_response>\n{base.result_text(result)}\n</tool_response>" for result in results
+        )
 
     def system_prompt(self, tools: list[ToolSpec]) -> str:
-        if not tools:
-            return ""
-        signatures = "\n".join(
-            json.dumps(
-                {
-                    "type": "function",
-                    "function": {
-                        "name": tool.name,
-                        "description": tool.description,
-                        "parameters": tool.parameters,
-                    },
-                },
-                ensure_ascii=False,
-            )
-            for tool in tools
-        )
-        first, last = tools[0], tools[-1]
-        example = ToolCall(id="example", name=first.name, arguments=base.example_arguments(first))
-        second = ToolCall(id="example2", name=last.name, arguments=base.example_arguments(last))
-        return "\n\n".join(
-            [
-                "# Tools",
-                "You may call one or more functions to assist with the user query. "
-                "You are provided with function signatures within <tools></tools> XML tags:",
-                f"<tools>\n{signatures}\n</tools>",
-                "For each function call, return a JSON object with the function name and "
-                "arguments within <tool_call></tool_call> XML tags. For example:",
-                self.render_calls([example]),
-                "To make several independent calls in one reply, write one <tool_call> block "
-                "per call:",
-                self.render_calls([example, second]),
-                "Then stop: the results come back in <tool_response> blocks, in the same "
-                "order. When you need no function, answer in plain text.",
-            ]
-        )
+        before = [
+            "# Tools",
+            "You may call one or more functions to assist with the user query. "
+            "You are provided with function signatures within <tools></tools> XML tags:",
+            f"<tools>\n{base.function_signatures(tools)}\n</tools>",
+            "For each function call, return a JSON object with the function name and "
+            "arguments within <tool_call></tool_call> XML tags. For example:",
+        ]
+        after = [f"{base.TOOL_RESPONSE_STOP} {base.NO_FUNCTION}"]
+        return base.tools_prompt(self, tools, before, base.TOOL_CALL_PARALLEL, after)
 
     def to_wire(self, messages: list[Message]) -> list[Message]:
         return base.to_wire(self, messages)
 
 
-def _read_block(text: str, pos: int, index: int) -> tuple[list[Any], int]:
-    """Decode the JSON value(s) of one block; return them and the position after it."""
+def _read_block(text: str, pos: int, index: int) -> tuple[list[base.RawCall], int]:
+    """The calls of one block from its opening tag (``index`` numbers the first call in error
+    messages), decoded from its JSON value(s), and the position after the block."""
     objects: list[Any] = []
-    pos = _skip_ws(text, pos)
+    pos = skip_ws(text, pos + len(_OPEN))
     while pos < len(text) and not text.startswith(_CLOSE, pos):
         try:
             value, pos = _DECODER.raw_decode(text, pos)
@@ -137,12 +99,12 @@ def _read_block(text: str, pos: int, index: int) -> tuple[list[Any], int]:
                 f"(line {error.lineno}, column {error.colno})"
             ) from None
         objects.extend(value if isinstance(value, list) else [value])
-        pos = _skip_ws(text, pos)
+        pos = skip_ws(text, pos)
     if not objects:
         raise ToolCallFormatError(f"tool call {index}: empty {_OPEN} block")
     if text.startswith(_CLOSE, pos):
         pos += len(_CLOSE)
-    return objects, pos
+    return [_to_raw_call(obj, at) for at, obj in enumerate(objects, index)], pos
 
 
 def _unwrap(obj: Any) -> Any:
@@ -151,7 +113,7 @@ def _unwrap(obj: Any) -> Any:
     return obj
 
 
-def _to_call(obj: Any, index: int, specs: dict[str, ToolSpec], id_factory: IdFactory) -> ToolCall:
+def _to_raw_call(obj: Any, index: int) -> base.RawCall:
     obj = _unwrap(obj)
     if not isinstance(obj, Mapping):
         raise ToolCallFormatError(
@@ -163,17 +125,16 @@ def _to_call(obj: Any, index: int, specs: dict[str, ToolSpec], id_factory: IdFac
     name = name.strip()
     raw = obj.get("arguments", obj.get("parameters"))
     invalid: str | None = None
-    arguments: dict[str, Any] = {}
     if isinstance(raw, str):
         try:
             raw = json.loads(raw) if raw.strip() else None
         except ValueError:
             invalid = raw
     if isinstance(raw, Mapping):
-        arguments = coerce_arguments(raw, specs.get(name))
-    elif raw is not None and invalid is None:
-        invalid = json.dumps(raw, ensure_ascii=False)
-    return ToolCall(id=id_factory(), name=name, arguments=arguments, invalid_arguments=invalid)
+        return name, raw, None
+    if raw is not None and invalid is None:
+        invalid = base.json_text(raw)
+    return name, {}, invalid
 
 
 def _as_offered_calls(value: Any, specs: dict[str, ToolSpec]) -> list[Any] | None:
@@ -216,6 +177,8 @@ def _parse_loose(text: str, specs: dict[str, ToolSpec], id_factory: IdFactory) -
         if found is None:
             return None
         objects, outside = found, []
-    calls = [_to_call(obj, i, specs, id_factory) for i, obj in enumerate(objects, 1)]
+    calls = [
+        base.make_call(_to_raw_call(obj, i), specs, id_factory) for i, obj in enumerate(objects, 1)
+    ]
     content = "".join(outside).strip()
     return ParsedText(content=content or None, calls=calls)

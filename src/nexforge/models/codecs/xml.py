@@ -8,12 +8,12 @@ parameter tag, ``</parameter>``, ``</tool_use>`` or the end of the text.
 Layout rule: a value containing a newline is rendered on its own lines
 (``<name>\\nvalue\\n</name>``) and parsing strips exactly one leading and one trailing ``\\n``,
 so every string round-trips. Genuinely ambiguous, and not supported: a string value that
-itself contains its closing tag followed by another parameter tag (``x</a>\\n<b>``).
+itself contains its closing tag followed by another parameter tag (``x</a>\\n<b>``), and
+the string ``null`` under a nullable schema, which reads back as null.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -21,41 +21,27 @@ from nexforge.core.errors import ToolCallFormatError
 from nexforge.core.messages import Message, ToolCall
 from nexforge.core.tools import ToolSpec
 from nexforge.models.codecs import base
-from nexforge.models.codecs.base import IdFactory, ParsedText, new_call_id
-from nexforge.models.codecs.coerce import coerce_arguments
+from nexforge.models.codecs.base import IdFactory, ParsedText, TurnLayout, new_call_id, skip_ws
 
 _USE_OPEN, _USE_CLOSE = "<tool_use>", "</tool_use>"
 _NAME_OPEN, _NAME_CLOSE = "<tool_name>", "</tool_name>"
 _PARAMS_OPEN, _PARAMS_CLOSE = "<parameter>", "</parameter>"
 _PARALLEL_OPEN, _PARALLEL_CLOSE = "<use_parallel_tool_calls>", "</use_parallel_tool_calls>"
 _TAG_OPEN = re.compile(r"<([A-Za-z_][\w.-]*)>")
-_WHITESPACE = re.compile(r"\s*")
-
-
-def _skip_ws(text: str, pos: int) -> int:
-    match = _WHITESPACE.match(text, pos)
-    return match.end() if match else pos
 
 
 def _render_value(value: Any) -> str:
-    if isinstance(value, str):
-        return f"\n{value}\n" if "\n" in value else value
-    return json.dumps(value, ensure_ascii=False)
-
-
-def _unwrap_value(raw: str) -> str:
-    """Undo the layout rule: drop the one newline after the opening and before the closing tag."""
-    if raw.startswith("\n"):
-        raw = raw[1:]
-    if raw.endswith("\n"):
-        raw = raw[:-1]
-    return raw
+    text = base.raw_or_json(value)
+    return f"\n{text}\n" if isinstance(value, str) and "\n" in value else text
 
 
 class XmlCodec:
     """The NexAU XML convention (``<tool_use>`` blocks, ``<tool_result>`` results)."""
 
     name = "xml"
+    # NexAU writes no reasoning into the text; content and calls as ``to_wire`` joins them.
+    reasoning_tags: tuple[str, str] | None = None
+    turn_layout = TurnLayout()
 
     def render_calls(self, calls: list[ToolCall]) -> str:
         blocks = [self._render_call(call) for call in calls]
@@ -74,19 +60,12 @@ class XmlCodec:
         self, text: str, tools: list[ToolSpec], *, id_factory: IdFactory = new_call_id
     ) -> ParsedText:
         specs = base.tools_by_name(tools)
-        calls: list[ToolCall] = []
-        outside: list[str] = []
-        pos = 0
-        while (start := text.find(_USE_OPEN, pos)) >= 0:
-            outside.append(text[pos:start])
-            name, args, pos = _BlockScanner(text, len(calls) + 1, specs).scan(
-                start + len(_USE_OPEN)
-            )
-            arguments = coerce_arguments(args, specs.get(name))
-            calls.append(ToolCall(id=id_factory(), name=name, arguments=arguments))
-        outside.append(text[pos:])
-        content = "".join(outside).replace(_PARALLEL_OPEN, "").replace(_PARALLEL_CLOSE, "")
-        return ParsedText(content=content.strip() or None, calls=calls)
+
+        def read_block(text: str, pos: int, index: int) -> tuple[list[base.RawCall], int]:
+            return _BlockScanner(text, index, specs).scan(pos)
+
+        wrappers = (_PARALLEL_OPEN, _PARALLEL_CLOSE)
+        return base.scan_calls(text, (_USE_OPEN,), read_block, specs, id_factory, wrappers=wrappers)
 
     def render_results(self, results: list[Message]) -> str:
         blocks = []
@@ -100,35 +79,24 @@ class XmlCodec:
         return "\n".join(blocks)
 
     def system_prompt(self, tools: list[ToolSpec]) -> str:
-        if not tools:
-            return ""
-        first = tools[0]
-        example = ToolCall(id="example", name=first.name, arguments=base.example_arguments(first))
-        pair = [
-            example,
-            ToolCall(
-                id="example2",
-                name=tools[-1].name,
-                arguments=base.example_arguments(tools[-1]),
-            ),
+        before = [
+            "# Tools",
+            "To call a tool, write a <tool_use> block: the tool's name in <tool_name>, "
+            "then each argument inside <parameter> as <argument_name>value</argument_name>. "
+            "Write values as plain text, without quoting or escaping (code and multi-line "
+            "text are fine); write arrays and objects as JSON. For example:",
         ]
-        return "\n\n".join(
-            [
-                "# Tools",
-                "To call a tool, write a <tool_use> block: the tool's name in <tool_name>, "
-                "then each argument inside <parameter> as <argument_name>value</argument_name>. "
-                "Write values as plain text, without quoting or escaping (code and multi-line "
-                "text are fine); write arrays and objects as JSON. For example:",
-                self.render_calls([example]),
-                "To make several independent calls in one reply, write one <tool_use> block "
-                "per call, wrapped in <use_parallel_tool_calls>:",
-                self.render_calls(pair),
-                "Then stop: the results come back as <tool_result> blocks, in the same order. "
-                "When you need no tool, answer in plain text without a <tool_use> block.",
-                "Available tools:",
-                base.tool_docs(tools),
-            ]
+        parallel = (
+            "To make several independent calls in one reply, write one <tool_use> block "
+            "per call, wrapped in <use_parallel_tool_calls>:"
         )
+        after = [
+            "Then stop: the results come back as <tool_result> blocks, in the same order. "
+            "When you need no tool, answer in plain text without a <tool_use> block.",
+            "Available tools:",
+            base.tool_docs(tools),
+        ]
+        return base.tools_prompt(self, tools, before, parallel, after)
 
     def to_wire(self, messages: list[Message]) -> list[Message]:
         return base.to_wire(self, messages)
@@ -148,10 +116,11 @@ class _BlockScanner:
         where = f"tool call {self.index}" + (f" ({self.name})" if self.name else "")
         return ToolCallFormatError(f"{where}: {problem}")
 
-    def scan(self, pos: int) -> tuple[str, dict[str, str], int]:
-        """Return the tool name, its raw text arguments and the position after the block."""
+    def scan(self, pos: int) -> tuple[list[base.RawCall], int]:
+        """Read the block from its opening tag: its call, with the raw text arguments, and
+        the position after the block."""
         text = self.text
-        pos = _skip_ws(text, pos)
+        pos = skip_ws(text, pos + len(_USE_OPEN))
         if not text.startswith(_NAME_OPEN, pos):
             raise self.fail(f"{_NAME_OPEN} missing right after {_USE_OPEN}")
         name_end = text.find(_NAME_CLOSE, pos)
@@ -164,13 +133,13 @@ class _BlockScanner:
         properties = spec.parameters.get("properties") if spec else None
         self.known = set(properties) if isinstance(properties, dict) else None
 
-        pos = _skip_ws(text, name_end + len(_NAME_CLOSE))
+        pos = skip_ws(text, name_end + len(_NAME_CLOSE))
         if text.startswith(_PARAMS_OPEN, pos):
-            pos = _skip_ws(text, pos + len(_PARAMS_OPEN))
+            pos = skip_ws(text, pos + len(_PARAMS_OPEN))
         args: dict[str, str] = {}
         while pos < len(text) and not text.startswith(_USE_CLOSE, pos):
             if text.startswith(_PARAMS_CLOSE, pos):
-                pos = _skip_ws(text, pos + len(_PARAMS_CLOSE))
+                pos = skip_ws(text, pos + len(_PARAMS_CLOSE))
                 break
             match = _TAG_OPEN.match(text, pos)
             if match is None:
@@ -180,11 +149,11 @@ class _BlockScanner:
                 )
             key = match.group(1)
             args[key], pos = self._read_value(key, match.end())
-            pos = _skip_ws(text, pos)
+            pos = skip_ws(text, pos)
         if text.startswith(_USE_CLOSE, pos):
-            return self.name, args, pos + len(_USE_CLOSE)
+            return [(self.name, args, None)], pos + len(_USE_CLOSE)
         if pos >= len(text):  # cut off by a stop sequence: the call itself is complete
-            return self.name, args, pos
+            return [(self.name, args, None)], pos
         raise self.fail(f"expected {_USE_CLOSE}, got {base.snippet(text[pos:])}")
 
     def _read_value(self, key: str, pos: int) -> tuple[str, int]:
@@ -193,11 +162,11 @@ class _BlockScanner:
         if first < 0:
             raise self.fail(f"<{key}> is not closed with {close}")
         end = first
-        while end >= 0 and not self._is_boundary(_skip_ws(self.text, end + len(close))):
+        while end >= 0 and not self._is_boundary(skip_ws(self.text, end + len(close))):
             end = self.text.find(close, end + 1)
         if end < 0:
             end = first
-        return _unwrap_value(self.text[pos:end]), end + len(close)
+        return base.unwrap_lines(self.text[pos:end]), end + len(close)
 
     def _is_boundary(self, pos: int) -> bool:
         """Whether a value's closing tag at ``pos`` can end the value."""

@@ -18,6 +18,7 @@ from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Discriminator, Field, Tag
 
+from nexforge.models.codecs import TOOL_CALL_FORMATS
 from nexforge.models.settings import ModelSettings
 from nexforge.runtime.limits import CompactionPolicy, Limits
 from nexforge.tools.env_state import DEFAULT_EPOCH
@@ -189,7 +190,7 @@ class AgentFile(_Strict):
     sub_agents: list[SubAgentEntry] = Field(default_factory=list)
     limits: Limits = Field(default_factory=Limits)
     compaction: CompactionPolicy = Field(default_factory=CompactionPolicy)
-    tool_call_format: str = Field(default="structured", description="structured, xml, hermes")
+    tool_call_format: str = Field(default="structured", description=", ".join(TOOL_CALL_FORMATS))
     environment: EnvironmentSpec | None = Field(
         default=None,
         description="Only in a standalone entry agent; under framework.yaml declare it there.",

@@ -1,0 +1,1 @@
+"""The quality cascade: verdicts on stored rollouts, and the policy exports apply."""
