@@ -26,7 +26,7 @@ def test_pipeline_on_the_embedded_model_and_its_resume(
         "-o",
         str(out),
     ]
-    args += ["--custom-tools", "0", "--model", "local:tiny", "--json"]
+    args += ["--custom-tools", "0", "--model", "local:tiny", "--judge", "--json"]
     first = nexforge(*args, timeout=1500)
     assert first.returncode == 0, first.stderr[-3000:]
     stages = json.loads(first.stdout)["stages"]
@@ -36,6 +36,13 @@ def test_pipeline_on_the_embedded_model_and_its_resume(
     verified = stages["verify"]["stages"]
     for stage in ("structure", "tool_validity", "behaviour", "dedup"):
         assert verified[stage]["passed"] + verified[stage]["failed"] == 2, stage
+    judged = verified["judge"]
+    assert judged["passed"] + judged["failed"] + judged["not_checked"] == 2
+    with SynthesisStore(out / "store.sqlite") as store:
+        for rollout in store.rollouts():
+            for verdict in store.verdicts(rollout.key):
+                if verdict.stage == "judge":
+                    assert verdict.detail["model"] and 0.0 <= (verdict.score or 0.0) <= 1.0
     exported = stages["export"]
     data = Path(json.loads(first.stdout)["data"])
     lines = data.read_text(encoding="utf-8").splitlines()
