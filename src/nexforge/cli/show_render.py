@@ -22,7 +22,7 @@ from rich.tree import Tree
 from nexforge.core.messages import Message, ToolCall
 from nexforge.core.trajectory import Episode, Trajectory
 from nexforge.synthesis.records import QueryRecord, RolloutRecord, Verdict
-from nexforge.synthesis.store import StoreStatus
+from nexforge.synthesis.store_status import StoreStatus
 
 PREVIEW_LINES = 4
 """Lines of a long text shown unless ``full``."""

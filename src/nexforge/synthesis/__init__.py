@@ -10,7 +10,8 @@ from nexforge.synthesis.records import (
     UserSide,
     Verdict,
 )
-from nexforge.synthesis.store import StoreError, StoreStatus, SynthesisStore
+from nexforge.synthesis.store import StoreError, SynthesisStore
+from nexforge.synthesis.store_status import StoreStatus
 
 __all__ = [
     "Evidence",
