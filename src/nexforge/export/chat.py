@@ -26,21 +26,12 @@ from typing import Any
 from nexforge.core.messages import Message, ToolCall
 from nexforge.core.tools import ToolSpec
 from nexforge.export.options import ArgsEncoding
+from nexforge.models.openai import message_to_wire, tool_to_wire
 
 
 def function_tools(tools: list[ToolSpec]) -> list[dict[str, Any]]:
     """Tool schemas as ``{"type": "function", "function": {...}}`` (OpenAI and HF alike)."""
-    return [
-        {
-            "type": "function",
-            "function": {
-                "name": tool.name,
-                "description": tool.description,
-                "parameters": tool.parameters,
-            },
-        }
-        for tool in tools
-    ]
+    return [tool_to_wire(tool) for tool in tools]
 
 
 def arguments_text(call: ToolCall) -> str:
@@ -95,30 +86,5 @@ def hf_messages(
     ]
 
 
-def openai_message(message: Message) -> dict[str, Any]:
-    if message.role == "tool":
-        return {
-            "role": "tool",
-            "tool_call_id": message.tool_call_id,
-            "content": message.content or "",
-        }
-    if message.role != "assistant":
-        return {"role": message.role, "content": message.content or ""}
-    if not message.tool_calls:
-        return {"role": "assistant", "content": message.content or ""}
-    return {
-        "role": "assistant",
-        "content": message.content,
-        "tool_calls": [
-            {
-                "id": call.id,
-                "type": "function",
-                "function": {"name": call.name, "arguments": arguments_text(call)},
-            }
-            for call in message.tool_calls
-        ],
-    }
-
-
 def openai_messages(system: str, messages: list[Message]) -> list[dict[str, Any]]:
-    return [{"role": "system", "content": system}, *(openai_message(m) for m in messages)]
+    return [{"role": "system", "content": system}, *(message_to_wire(m) for m in messages)]
