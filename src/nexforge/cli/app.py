@@ -17,6 +17,7 @@ from rich.markup import escape
 from nexforge import __version__
 from nexforge.cli.architect_cmd import architect_stats, build, check
 from nexforge.cli.doctor_cmd import doctor
+from nexforge.cli.eval_cmd import eval_app
 from nexforge.cli.export_cmd import export
 from nexforge.cli.mcp_cmd import mcp_app, serve_mcp
 from nexforge.cli.models_cmd import models_app
@@ -185,6 +186,7 @@ app.command("pipeline")(pipeline)
 app.command("verify")(verify)
 app.command("stats")(stats)
 app.command("export")(export)
+app.add_typer(eval_app, name="eval", help="Measure a model: BFCL, tau2, own environments.")
 
 
 @app.command()

@@ -31,6 +31,13 @@ from nexforge.synthesis.records import RolloutRecord
 
 StoreOption = Annotated[Path, typer.Option("--store", help="The synthesis store (SQLite).")]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+UserSimOption = Annotated[
+    bool, typer.Option("--user-sim", help="Multi-turn: a simulated user plays the persona.")
+]
+UserModelOption = Annotated[
+    str | None, typer.Option("--user-model", help="The user simulator's model SPEC.")
+]
+MaxUserTurnsOption = Annotated[int, typer.Option("--max-user-turns", min=1)]
 
 
 def _settings(spec: str | None, flag: str = "--model") -> ModelSettings | None:
@@ -100,13 +107,9 @@ def rollout(
         str | None, typer.Option("--address", help="An existing Ray cluster (engine ray).")
     ] = None,
     model: ModelOption = None,
-    user_sim: Annotated[
-        bool, typer.Option("--user-sim", help="Multi-turn: a simulated user plays the persona.")
-    ] = False,
-    user_model: Annotated[
-        str | None, typer.Option("--user-model", help="The user simulator's model SPEC.")
-    ] = None,
-    max_user_turns: Annotated[int, typer.Option("--max-user-turns", min=1)] = 6,
+    user_sim: UserSimOption = False,
+    user_model: UserModelOption = None,
+    max_user_turns: MaxUserTurnsOption = 6,
     timeout: Annotated[
         float, typer.Option("--timeout", min=1.0, help="Seconds per rollout.")
     ] = 900.0,

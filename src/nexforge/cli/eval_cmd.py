@@ -1,0 +1,186 @@
+"""``nexforge eval``: public benchmarks and NexForge's own environments (mounted by app.py)."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from nexforge.cli.architect_cmd import JsonOption, ModelOption, _fail, _guarded, err, out
+from nexforge.cli.rollout_cmd import (
+    MaxUserTurnsOption,
+    QuietOption,
+    UserModelOption,
+    UserSimOption,
+    _settings,
+    _user_model,
+    rollout_progress,
+)
+
+eval_app = typer.Typer(
+    no_args_is_help=True,
+    help="Measure a model: BFCL, tau2, or a NexForge framework's held-out queries.",
+)
+
+
+def model_slug(spec: str | None) -> str:
+    """A folder name for a model SPEC (``openai:qwen3`` -> ``openai-qwen3``)."""
+    text = spec or "default"
+    if text.lower().endswith(".gguf"):
+        text = Path(text).stem
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "model"
+
+
+def score_table(title: str, categories: Mapping[str, Mapping[str, Any]]) -> Table:
+    """category | accuracy | correct | total, ``overall`` last and bold."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("category")
+    table.add_column("accuracy", justify="right")
+    table.add_column("correct", justify="right")
+    table.add_column("total", justify="right")
+    for name, score in categories.items():
+        style = "bold" if name == "overall" else None
+        table.add_row(
+            name,
+            f"{100 * float(score['accuracy']):.1f}%",
+            str(score["correct"]),
+            str(score["total"]),
+            style=style,
+        )
+    return table
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+@eval_app.command("framework")
+def framework(
+    framework_dir: Annotated[
+        Path, typer.Argument(help="The framework folder (or its framework.yaml).")
+    ],
+    model: ModelOption = None,
+    queries: Annotated[
+        Path | None, typer.Option("--queries", help="A QUERIES JSONL file (with expectations).")
+    ] = None,
+    store: Annotated[
+        Path | None, typer.Option("--store", help="Take the framework's queries from a store.")
+    ] = None,
+    split: Annotated[
+        str | None,
+        typer.Option("--split", help="With --held-out: the split export used, train=0.9,val=0.1."),
+    ] = None,
+    held_out: Annotated[
+        str | None, typer.Option("--held-out", help="Evaluate only this split of the store.")
+    ] = None,
+    split_seed: Annotated[int, typer.Option("--split-seed", help="export's --seed.")] = 0,
+    trials: Annotated[int, typer.Option("--trials", min=1, help="Runs per query (pass^k).")] = 1,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="At most N queries.")] = None,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Runs in flight.")] = 4,
+    timeout: Annotated[float, typer.Option("--timeout", min=1.0, help="Seconds per run.")] = 600.0,
+    retries: Annotated[int, typer.Option("--retries", min=0, help="Retries per faulty run.")] = 1,
+    temperature: Annotated[float | None, typer.Option("--temperature", min=0.0, max=2.0)] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Run seed.")] = 0,
+    user_sim: UserSimOption = False,
+    user_model: UserModelOption = None,
+    max_user_turns: MaxUserTurnsOption = 6,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", help="Results folder (default out/eval/framework/NAME/MODEL)."),
+    ] = None,
+    quiet: QuietOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Score a model on a framework's queries with the grounded verifier (resumable)."""
+    from nexforge.evaluation.framework import (
+        FrameworkEvalOptions,
+        HeldOut,
+        run_framework_eval,
+        select_queries,
+    )
+    from nexforge.export import ExportError, parse_split
+    from nexforge.runtime.config.framework import load_framework
+    from nexforge.synthesis.fingerprint import framework_hash
+
+    if (queries is None) == (store is None):
+        _fail("give exactly one of --queries FILE or --store DB", 2)
+    if (split is None) != (held_out is None):
+        _fail("--split and --held-out go together", 2)
+    held: HeldOut | None = None
+    if split is not None and held_out is not None:
+        try:
+            held = HeldOut(parse_split(split), held_out, split_seed)
+        except ExportError as exc:
+            _fail(f"--{exc}", 2)
+    settings = _settings(model)
+    sim_model = _user_model(user_model, model) if user_sim else None
+
+    async def go() -> dict[str, Any]:
+        loaded = load_framework(framework_dir)
+        selection = select_queries(
+            loaded,
+            framework_hash(loaded),
+            queries_file=queries,
+            store_path=store,
+            held_out=held,
+            limit=limit,
+        )
+        folder = out_dir or Path("out/eval/framework") / loaded.name / model_slug(model)
+        options = FrameworkEvalOptions(
+            trials=trials,
+            workers=workers,
+            timeout_s=timeout,
+            retries=retries,
+            seed=seed,
+            temperature=temperature,
+            user_sim=user_sim,
+            max_user_turns=max_user_turns,
+        )
+        with rollout_progress(len(selection.queries) * trials, quiet or as_json) as advance:
+            summary = await run_framework_eval(
+                framework_dir,
+                settings,
+                selection,
+                folder,
+                options,
+                user_model=sim_model,
+                on_rollout=advance,
+            )
+        summary["out"] = str(folder)
+        return summary
+
+    summary: dict[str, Any] = _guarded(go())
+    if as_json:
+        sys.stdout.write(json.dumps(summary) + "\n")
+        return
+    _render_framework(summary)
+
+
+def _render_framework(summary: Mapping[str, Any]) -> None:
+    title = f"{summary['framework']} on {summary['model'] or 'the default model'}"
+    out.print(score_table(title, summary["categories"]))
+    lines = [
+        f"success rate {_percent(summary['success_rate'])} over {summary['rollouts']} runs "
+        f"of {summary['queries']} queries",
+        "pass^k " + "  ".join(f"k={k}: {_percent(v)}" for k, v in summary["pass_hat_k"].items()),
+        f"tool-call validity {_percent(summary['tool_call_validity'])} "
+        f"({summary['tool_calls']} calls)",
+        f"mean steps {summary['mean_steps']:.1f}, mean tokens {summary['mean_tokens']:.0f}",
+        f"stop reasons: {', '.join(f'{k} {v}' for k, v in summary['stop_reasons'].items())}",
+    ]
+    left = {k: v for k, v in summary["left_out"].items() if v}
+    if left:
+        lines.append(
+            "left out: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in left.items())
+        )
+    if summary["pending"]:
+        lines.append(f"{summary['pending']} runs not done (run the command again to finish)")
+    for line in lines:
+        out.print(line)
+    err.print(f"[dim]results in {summary['out']}[/dim]")

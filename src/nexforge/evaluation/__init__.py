@@ -1,0 +1,1 @@
+"""Evaluation: public benchmarks (BFCL, tau2) and NexForge's own environments, any model."""
