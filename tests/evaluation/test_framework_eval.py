@@ -229,6 +229,42 @@ async def test_held_out_queries_are_exactly_the_ones_export_puts_in_that_split(
     assert selection.not_held_out == 15
 
 
+async def test_hand_written_reference_calls_get_their_end_state_by_replay(
+    shop_dir: Path, tmp_path: Path
+) -> None:
+    """A held-out query may name the reference calls only; the end state is computed."""
+    order = [ReferenceCall(tool="create_order", arguments=TRAIL_BIKES)]
+    noted = [*order, ReferenceCall(tool="add_note", arguments=NOTE)]
+    queries = write_queries(
+        tmp_path / "q.jsonl",
+        [
+            QueryRecord(text="Order bikes", expected=ExpectedOutcome(calls=order)),
+            QueryRecord(text="Order bikes, note it", expected=ExpectedOutcome(calls=noted)),
+        ],
+    )
+    summary = await run_framework_eval(
+        shop_dir,
+        ScriptedModel(shop_responder),
+        selection_of(shop_dir, queries),
+        tmp_path / "eval",
+        FrameworkEvalOptions(),
+    )
+    rows = [
+        json.loads(line)
+        for line in (tmp_path / "eval" / "results.jsonl").read_text().split("\n")
+        if line
+    ]
+    assert summary["success_rate"] == 0.5
+    assert [r["correct"] for r in rows] == [True, False]
+
+
+def test_a_framework_s_own_held_out_queries_are_the_default(shop_dir: Path) -> None:
+    framework = load_framework(shop_dir)
+    selection = select_queries(framework, framework_hash(framework))
+    assert selection.source.endswith("kit/eval_queries.jsonl")
+    assert len(selection.queries) == 8 and selection.unchecked == 0
+
+
 def test_queries_without_any_expected_outcome_are_refused_with_a_reason(
     shop_dir: Path, tmp_path: Path
 ) -> None:
@@ -264,7 +300,7 @@ async def test_the_command_prints_scores_as_json_and_resumes(
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        ((), "exactly one of --queries FILE or --store DB"),
+        (("--queries", "q.jsonl", "--store", "s.db"), "one of --queries FILE or --store DB"),
         (("--store", "s.db", "--held-out", "val"), "--split and --held-out go together"),
         (("--store", "s.db", "--split", "train=1,val=x", "--held-out", "val"), "split:"),
     ],
@@ -275,3 +311,21 @@ def test_bad_flags_are_one_line_errors(
     result = nexforge("eval", "framework", str(shop_dir), *extra)
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_the_embedded_model_is_scored_on_the_shop_s_own_queries(
+    shop_dir: Path, tmp_path: Path, tiny_model_path: Path
+) -> None:
+    out = tmp_path / "eval"
+    result = nexforge(
+        "eval", "framework", str(shop_dir), "--model", "local:tiny", "--limit", "1",
+        "--out", str(out), "--json", timeout=900,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    print("tiny on the shop:", {k: summary[k] for k in ("success_rate", "tool_call_validity")})
+    assert summary["rollouts"] == 1 and summary["categories"]["overall"]["total"] == 1
+    assert 0.0 <= summary["success_rate"] <= 1.0
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert len(rows) == 1 and all(r["model"] and r["steps"] >= 1 for r in rows)

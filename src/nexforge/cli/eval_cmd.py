@@ -67,7 +67,11 @@ def framework(
     ],
     model: ModelOption = None,
     queries: Annotated[
-        Path | None, typer.Option("--queries", help="A QUERIES JSONL file (with expectations).")
+        Path | None,
+        typer.Option(
+            "--queries",
+            help="A QUERIES JSONL file (default: the framework's kit/eval_queries.jsonl).",
+        ),
     ] = None,
     store: Annotated[
         Path | None, typer.Option("--store", help="Take the framework's queries from a store.")
@@ -108,8 +112,8 @@ def framework(
     from nexforge.runtime.config.framework import load_framework
     from nexforge.synthesis.fingerprint import framework_hash
 
-    if (queries is None) == (store is None):
-        _fail("give exactly one of --queries FILE or --store DB", 2)
+    if queries is not None and store is not None:
+        _fail("give one of --queries FILE or --store DB, not both", 2)
     if (split is None) != (held_out is None):
         _fail("--split and --held-out go together", 2)
     held: HeldOut | None = None

@@ -44,6 +44,8 @@ from nexforge.synthesis.store import SynthesisStore
 BENCHMARK = "framework"
 STORE_FILE = "rollouts.sqlite"
 NO_DIFFICULTY = "unrated"
+EVAL_QUERIES = "kit/eval_queries.jsonl"
+"""A framework's own held-out queries, used when no other source is given."""
 
 
 @dataclass(frozen=True)
@@ -90,8 +92,15 @@ def select_queries(
     limit: int | None = None,
 ) -> QuerySelection:
     """The checkable queries from a QUERIES file or a store, in their stored order."""
-    if (queries_file is None) == (store_path is None):
-        raise EvalError("give exactly one of --queries FILE or --store DB")
+    if queries_file is not None and store_path is not None:
+        raise EvalError("give one of --queries FILE or --store DB, not both")
+    if queries_file is None and store_path is None:
+        queries_file = framework.root / EVAL_QUERIES
+        if not queries_file.is_file():
+            raise EvalError(
+                f"framework {framework.name} ships no {EVAL_QUERIES}: "
+                "give --queries FILE or --store DB"
+            )
     not_held_out = 0
     if queries_file is not None:
         if held_out is not None:
@@ -107,11 +116,10 @@ def select_queries(
             found, source = kept, f"{source} (split {held_out.name})"
     selection = QuerySelection(queries=[], source=source, not_held_out=not_held_out)
     for query in found:
-        expected = query.expected
-        if expected is None or (not expected.facts and expected.state_hash is None):
-            selection.unchecked += 1
-        else:
+        if checkable(query):
             selection.queries.append(query)
+        else:
+            selection.unchecked += 1
     if limit is not None and len(selection.queries) > limit:
         selection.limited = len(selection.queries) - limit
         selection.queries = selection.queries[:limit]
@@ -121,6 +129,38 @@ def select_queries(
             f"({selection.unchecked} without one); write queries with `nexforge queries`"
         )
     return selection
+
+
+def checkable(query: QueryRecord) -> bool:
+    """Whether the query says what a correct run achieves: facts, an end state, or the
+    reference calls that reach one."""
+    expected = query.expected
+    return expected is not None and bool(
+        expected.facts or expected.state_hash is not None or expected.calls
+    )
+
+
+async def with_end_states(
+    queries: Sequence[QueryRecord], framework: Framework
+) -> list[QueryRecord]:
+    """Queries whose reference calls have no end-state hash get one: the calls replayed on a
+    fresh copy of the environment (how hand-written held-out queries name the state)."""
+    completed: list[QueryRecord] = []
+    for query in queries:
+        expected = query.expected
+        if expected is None or not expected.calls or expected.state_hash is not None:
+            completed.append(query)
+            continue
+        if framework.environment is None:
+            raise EvalError(
+                f"query {query.text!r} names reference calls, but framework {framework.name} "
+                "has no environment to run them on"
+            )
+        calls = [(c.tool, c.arguments) for c in expected.calls]
+        reached = await framework.environment.replay_calls(calls)
+        update = {"expected": expected.model_copy(update={"state_hash": reached})}
+        completed.append(query.model_copy(update=update))
+    return completed
 
 
 def _store_queries(framework: Framework, fh: str, path: Path) -> tuple[list[QueryRecord], str]:
@@ -178,7 +218,8 @@ async def run_framework_eval(
         user_sim=options.user_sim,
         max_user_turns=options.max_user_turns,
     )
-    tasks = plan_tasks(selection.queries, options.trials)
+    queries = await with_end_states(selection.queries, framework)
+    tasks = plan_tasks(queries, options.trials)
     with SynthesisStore(out_dir / STORE_FILE) as store:
         store.remember_framework(fh, framework.name, framework_dir)
         ctx = RolloutContext(
@@ -188,7 +229,7 @@ async def run_framework_eval(
         wanted = {task.key for task in tasks}
         rollouts = [r for r in store.rollouts() if r.key in wanted]
         verifier = GroundedVerifier(store.frameworks())
-        by_key = {q.key: q for q in selection.queries}
+        by_key = {q.key: q for q in queries}
         results = [await _score(r, by_key[r.query_key], verifier) for r in rollouts]
     _write_results(out_dir, results)
     summary = summarise(results, options.trials)
