@@ -58,7 +58,9 @@ SYSTEM_PROMPT = """
 {domain_policy}
 </policy>
 """.strip()
-FULL_OUTPUT = 10**9
+MAX_TOOL_OUTPUT_CHARS = 200_000
+"""Above the runtime's default (20,000) so the model reads what tau2's record holds (its
+largest answers, a user's full order history, are tens of KB), still bounding the context."""
 """Tool results are not capped: tau2's agent sees them whole, and its replay compares them."""
 
 
@@ -135,7 +137,7 @@ class DomainTools:
             self.runs.append(_Run(spec.name, arguments, result))
             return ToolOutcome(result.content or "", is_error=result.error)
 
-        return Tool(spec=spec, fn=run, max_output_chars=FULL_OUTPUT)
+        return Tool(spec=spec, fn=run, max_output_chars=MAX_TOOL_OUTPUT_CHARS)
 
     def take(self, name: str, arguments: dict[str, Any]) -> ToolMessage | None:
         """The environment's answer to the next call, if that call reached it.
