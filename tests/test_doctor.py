@@ -69,7 +69,7 @@ def test_json_shape(home: Path) -> None:
         assert server["installed"] == (server["path"] is not None)
         assert server["installed"] is False or Path(server["path"]).exists()
     deps = {d["name"]: d["installed"] for d in report["optional_dependencies"]}
-    assert list(deps) == ["xllamacpp", "mcp", "ray", "pyarrow", "datasketch"]
+    assert list(deps) == ["xllamacpp", "mcp", "ray", "pyarrow", "datasketch", "bfcl_eval", "tau2"]
     assert deps == {name: importlib.util.find_spec(name) is not None for name in deps}
 
 
@@ -109,7 +109,9 @@ def test_isolation_is_the_sandboxs_own_report(home: Path) -> None:
 
 def test_optional_dependencies_are_not_imported(home: Path) -> None:
     absent = [
-        name for name in ("xllamacpp", "ray", "pyarrow", "datasketch") if name not in sys.modules
+        name
+        for name in ("xllamacpp", "ray", "pyarrow", "datasketch", "bfcl_eval", "tau2")
+        if name not in sys.modules
     ]
     run_json()
     assert [name for name in absent if name in sys.modules] == []

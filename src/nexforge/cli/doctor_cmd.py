@@ -33,7 +33,7 @@ from nexforge.tools.isolation import IsolationReport, isolation_report
 logger = logging.getLogger(__name__)
 out = Console(highlight=False)
 
-OPTIONAL_DEPENDENCIES = ("xllamacpp", "mcp", "ray", "pyarrow", "datasketch")
+OPTIONAL_DEPENDENCIES = ("xllamacpp", "mcp", "ray", "pyarrow", "datasketch", "bfcl_eval", "tau2")
 PYTHON_MCP_SERVERS = ("mcp-server-git", "mcp-server-time")
 NPM_MCP_SERVERS = ("@modelcontextprotocol/server-filesystem", "@modelcontextprotocol/server-memory")
 
