@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.table import Table
 
 from nexforge.cli.architect_cmd import JsonOption, ModelOption, _fail, _guarded, err, out
 from nexforge.cli.eval_bfcl_cmd import bfcl
@@ -160,3 +161,44 @@ def _render_framework(summary: Mapping[str, Any]) -> None:
     for line in lines:
         out.print(line)
     err.print(f"[dim]results in {summary['out']}[/dim]")
+
+
+@eval_app.command("compare")
+def compare(
+    folders: Annotated[
+        list[Path], typer.Argument(help="Evaluation folders (their scores.json), one per model.")
+    ],
+    as_json: JsonOption = False,
+) -> None:
+    """Models side by side: the same benchmark's scores from several evaluation folders."""
+    from nexforge.evaluation.compare import NUMBER_FORMATS, compare, rows
+    from nexforge.evaluation.results import EvalError
+
+    try:
+        found = compare(folders)
+    except EvalError as exc:
+        _fail(str(exc), 2)
+    if as_json:
+        data = {
+            str(s.folder): {"model": s.model, "values": s.values, "cases": s.cases} for s in found
+        }
+        sys.stdout.write(json.dumps(data) + "\n")
+        return
+    table = Table(title=found[0].benchmark, title_justify="left")
+    table.add_column("")
+    for item in found:
+        table.add_column(f"{item.model}\n[dim]{item.folder}[/dim]", justify="right")
+    for label in rows(found):
+        cells = []
+        for item in found:
+            value = item.values.get(label)
+            if value is None:
+                cells.append("-" if label not in item.values else "n/a")
+                continue
+            shown = (
+                f"{value:{NUMBER_FORMATS[label]}}" if label in NUMBER_FORMATS else percent(value)
+            )
+            cells.append(f"{shown} [dim]({item.cases.get(label, 0)})[/dim]")
+        table.add_row(label, *cells, style="bold" if label == "overall" else None)
+    out.print(table)
+    err.print("[dim](n) = cases, runs or calls behind the number[/dim]")
