@@ -24,7 +24,7 @@ from nexforge.models.base import ModelRequest
 from nexforge.runtime.config.framework import load_framework
 from nexforge.synthesis.engine_local import run_local
 from nexforge.synthesis.fingerprint import framework_hash
-from nexforge.synthesis.records import ExpectedOutcome, QueryRecord, ReferenceCall
+from nexforge.synthesis.records import ExpectedOutcome, QueryRecord, ReferenceCall, UserSide
 from nexforge.synthesis.rollout import RolloutContext, RolloutOptions, plan_tasks
 from nexforge.synthesis.store import SynthesisStore
 from nexforge.testing import MockOpenAIServer, ScriptedModel, call
@@ -329,3 +329,33 @@ def test_the_embedded_model_is_scored_on_the_shop_s_own_queries(
     assert 0.0 <= summary["success_rate"] <= 1.0
     rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert len(rows) == 1 and all(r["model"] and r["steps"] >= 1 for r in rows)
+
+
+async def test_with_a_simulated_user_the_whole_conversation_is_scored(
+    shop_dir: Path, tmp_path: Path
+) -> None:
+    heard: list[str] = []
+
+    def user(request: ModelRequest) -> Message:
+        heard.append(request.messages[-1].content or "")
+        return call("submit_user_turn", message="Thanks, that is all.", status="goal_met")
+
+    expected = await expect(shop_dir, [("create_order", TRAIL_BIKES)], FACTS)
+    query = QueryRecord(
+        text="I want three trail bikes",
+        expected=expected,
+        user=UserSide(goal="Order three trail bikes", facts=["customer id 1"]),
+    )
+    summary = await run_framework_eval(
+        shop_dir,
+        ScriptedModel(shop_responder),
+        selection_of(shop_dir, write_queries(tmp_path / "q.jsonl", [query])),
+        tmp_path / "eval",
+        FrameworkEvalOptions(user_sim=True),
+        user_model=ScriptedModel(user, name="user-sim"),
+    )
+    assert summary["success_rate"] == 1.0
+    with SynthesisStore(tmp_path / "eval" / "rollouts.sqlite") as store:
+        (rollout,) = store.rollouts()
+    assert rollout.provenance.user_sim
+    assert len(heard) == 1 and heard[0].startswith("Done:")  # the user heard the answer
