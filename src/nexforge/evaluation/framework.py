@@ -61,7 +61,6 @@ class HeldOut:
 class FrameworkEvalOptions:
     trials: int = 1
     workers: int = 4
-    limit: int | None = None
     timeout_s: float = 600.0
     retries: int = 1
     seed: int = 0
