@@ -5,19 +5,17 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from nexforge.cli.architect_cmd import JsonOption, ModelOption, _fail, _guarded, err, out
-from nexforge.cli.eval_render import model_slug, score_table
+from nexforge.cli.eval_render import case_progress, model_slug, score_table
 from nexforge.cli.rollout_cmd import QuietOption
-from nexforge.evaluation.results import CaseResult, EvalError
+from nexforge.evaluation.results import EvalError
 
 DEFAULT_ROOT = Path("out/eval/bfcl")
 
@@ -60,7 +58,7 @@ def bfcl(
         _fail(str(exc), 2)
 
     async def go() -> dict[str, Any]:
-        with _progress(quiet or as_json) as advance:
+        with case_progress("bfcl", quiet or as_json) as advance:
             return await run_bfcl(
                 resolved,
                 out_dir=folder,
@@ -68,7 +66,7 @@ def bfcl(
                 limit=limit,
                 workers=workers,
                 timeout_s=timeout,
-                on_result=advance,
+                on_result=lambda result, done, total: advance(result.correct, total),
             )
 
     summary: dict[str, Any] = _guarded(go())
@@ -98,34 +96,3 @@ def _footer(summary: Mapping[str, Any], folder: Path) -> None:
         )
     resumed = f", {summary['resumed']} from an earlier run" if summary["resumed"] else ""
     err.print(f"[dim]{summary['cases']} cases{resumed}; results in {folder}[/dim]")
-
-
-@contextmanager
-def _progress(quiet: bool) -> Iterator[Callable[[CaseResult, int, int], None]]:
-    """A bar that appears with the first finished case (an early error stands alone)."""
-    if quiet:
-        yield lambda result, done, total: None
-        return
-    columns = (
-        TextColumn("[bold]bfcl[/bold]"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("[green]{task.fields[ok]} correct[/green]"),
-        TimeElapsedColumn(),
-    )
-    progress = Progress(*columns, console=err, transient=False)
-    bar = progress.add_task("bfcl", total=None, ok=0)
-    correct = 0
-
-    def advance(result: CaseResult, done: int, total: int) -> None:
-        nonlocal correct
-        correct += int(result.correct)
-        if not progress.live.is_started:
-            progress.start()
-        progress.update(bar, completed=done, total=total, ok=correct)
-
-    try:
-        yield advance
-    finally:
-        if progress.live.is_started:
-            progress.stop()

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+from nexforge.cli.architect_cmd import err
 
 
 def model_slug(spec: str | None) -> str:
@@ -39,3 +43,42 @@ def score_table(title: str, categories: Mapping[str, Mapping[str, Any]]) -> Tabl
             style=style,
         )
     return table
+
+
+@contextmanager
+def case_progress(
+    label: str, quiet: bool, total: int | None = None
+) -> Iterator[Callable[[bool, int | None], None]]:
+    """A bar of finished cases (correct / not) on stderr, shown from the first finished case
+    so an early error stands alone. ``advance(correct, total)`` may correct the total."""
+    if quiet:
+
+        def ignore(correct: bool, new_total: int | None = None) -> None:
+            return None
+
+        yield ignore
+        return
+    columns = (
+        TextColumn(f"[bold]{label}[/bold]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("[green]{task.fields[ok]} correct[/green] [red]{task.fields[bad]} not[/red]"),
+        TimeElapsedColumn(),
+    )
+    progress = Progress(*columns, console=err, transient=False)
+    bar = progress.add_task(label, total=total, ok=0, bad=0)
+    counts = {"ok": 0, "bad": 0}
+
+    def advance(correct: bool, new_total: int | None = None) -> None:
+        if not progress.live.is_started:
+            progress.start()
+        counts["ok" if correct else "bad"] += 1
+        if new_total is not None:
+            progress.update(bar, total=new_total)
+        progress.update(bar, advance=1, ok=counts["ok"], bad=counts["bad"])
+
+    try:
+        yield advance
+    finally:
+        if progress.live.is_started:
+            progress.stop()

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from nexforge.cli.architect_cmd import JsonOption, ModelOption, _fail, _guarded, err, out
-from nexforge.cli.eval_render import model_slug, percent
+from nexforge.cli.eval_render import case_progress, model_slug, percent
 from nexforge.cli.rollout_cmd import QuietOption
-from nexforge.evaluation.results import CaseResult, EvalError, ResultLog
+from nexforge.evaluation.results import EvalError, ResultLog
 
 DOMAIN_NAMES = ("retail", "airline", "telecom")
 
@@ -89,8 +87,10 @@ def tau2(
     )
 
     async def go() -> dict[str, Any]:
-        with _progress(len(wanted - done), quiet or as_json) as advance:
-            summary = await run_tau2(agent, user, domain, folder, options, on_result=advance)
+        with case_progress("tau2", quiet or as_json, len(wanted - done)) as advance:
+            summary = await run_tau2(
+                agent, user, domain, folder, options, on_result=lambda r: advance(r.correct, None)
+            )
         summary["out"] = str(folder)
         return summary
 
@@ -99,36 +99,6 @@ def tau2(
         sys.stdout.write(json.dumps(summary) + "\n")
         return
     _render(summary)
-
-
-@contextmanager
-def _progress(total: int, quiet: bool) -> Iterator[Callable[[CaseResult], None]]:
-    """A bar that appears with the first finished run (so an early error stands alone)."""
-    if quiet or total == 0:
-        yield lambda result: None
-        return
-    columns = (
-        TextColumn("[bold]tau2[/bold]"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("[green]{task.fields[ok]} passed[/green] [red]{task.fields[bad]} not[/red]"),
-        TimeElapsedColumn(),
-    )
-    progress = Progress(*columns, console=err, transient=False)
-    bar = progress.add_task("tau2", total=total, ok=0, bad=0)
-    counts = {"ok": 0, "bad": 0}
-
-    def advance(result: CaseResult) -> None:
-        if not progress.live.is_started:
-            progress.start()
-        counts["ok" if result.correct else "bad"] += 1
-        progress.update(bar, advance=1, ok=counts["ok"], bad=counts["bad"])
-
-    try:
-        yield advance
-    finally:
-        if progress.live.is_started:
-            progress.stop()
 
 
 def _render(summary: Mapping[str, Any]) -> None:
