@@ -11,6 +11,7 @@ from nexforge.core.tools import ToolSpec
 from nexforge.core.trajectory import Episode, Provenance, Trajectory
 from nexforge.quality.policy import REQUIRED_STAGES
 from nexforge.synthesis.records import (
+    ExpectedOutcome,
     QueryRecord,
     RolloutProvenance,
     RolloutRecord,
@@ -49,11 +50,13 @@ BILLING = ToolSpec(
     parameters={"type": "object", "properties": {"task": {"type": "string"}}, "required": ["task"]},
 )
 
-USER_TEXT = "Bitte prüfe Bestellung 42 und erstatte 20 € 🚲"
+USER_TEXT = "Kannst du Bestellung 42 prüfen und mir 20 € erstatten? 🚲"
 LOOKUP_RESULT = json.dumps({"id": 42, "status": "versandt", "item": "Fahrrad «Trail»"})
 CHILD_FINAL = "Refunded 20.0 € on order 42."
 ERROR_RESULT = "missing argument: amount"
 FINAL = "Bestellung 42 ist versandt; 20 € wurden erstattet."
+EXPECTED = ExpectedOutcome(facts=["versandt"])
+"""What the answer must state from a tool's result: the status lookup_order returned."""
 
 
 def fresh(*tools: ToolSpec) -> list[ToolSpec]:
@@ -143,6 +146,7 @@ def query(text: str = USER_TEXT) -> QueryRecord:
         path=["orders", "refunds"],
         path_labels=["Orders", "Refunds"],
         difficulty="medium",
+        expected=EXPECTED,
     ).keyed(FRAMEWORK_HASH)
 
 

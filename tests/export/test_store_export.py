@@ -48,7 +48,7 @@ def test_default_filter_keeps_verified_rollouts_and_counts_the_rest(
 
     assert (summary.rollouts_seen, summary.rollouts_kept) == (5, 2)
     assert summary.dropped == {
-        "not verified (structure, tool_validity, behaviour, dedup)": 1,
+        "not verified (structure, tool_validity, behaviour, query, answer, grounded, dedup)": 1,
         "behaviour": 1,
         "no trajectory (failed rollout)": 1,
     }

@@ -1,4 +1,5 @@
-"""The quality tests reuse the synthesis tests' scripted shop responder and query builders."""
+"""The quality tests reuse the synthesis tests' scripted shop responder and query builders,
+and share the labelled set (``labelled/``)."""
 
 from __future__ import annotations
 
@@ -6,3 +7,4 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "synthesis"))
+sys.path.insert(0, str(Path(__file__).resolve().parent / "labelled"))

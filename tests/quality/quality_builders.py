@@ -1,7 +1,8 @@
 """Hand-built trajectories for the cascade's tests: a support desk with two tools.
 
-A good run reads order 1003, cancels it and says so. Tests change one thing about it
-(a role out of order, a call with bad arguments, a loop) and assert on the verdicts.
+A good run reads order 1003, cancels it and says so, quoting the refund the cancellation
+returned (``GOOD_OUTCOME``). Tests change one thing about it (a role out of order, a call
+with bad arguments, a loop) and assert on the verdicts.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from nexforge.core.messages import Message, ToolCall
 from nexforge.core.tools import ToolSpec
 from nexforge.core.trajectory import Episode, Trajectory
 from nexforge.synthesis.records import (
+    ExpectedOutcome,
     QueryRecord,
     RolloutProvenance,
     RolloutRecord,
@@ -24,6 +26,8 @@ FRAMEWORK_HASH = "desk0000000000000000hash"
 QUERY = "Please cancel my order 1003, it was a mistake."
 FAILED_QUERY = "Refund my last order."
 ANSWER = "Order 1003 is cancelled; the refund of 42.50 EUR is on its way (refund 77)."
+GOOD_OUTCOME = ExpectedOutcome(facts=["cancelled", "77"])
+"""What a good run's answer states from the tools' results: the new status, the refund id."""
 
 GET_ORDER = ToolSpec(
     name="get_order",
@@ -162,16 +166,17 @@ def store_rollouts(
     *trajectories: Trajectory | None,
     difficulty: str | None = None,
     status: RolloutStatus = "done",
+    expected: ExpectedOutcome | None = None,
 ) -> list[RolloutRecord]:
-    """Store each trajectory as a rollout of a query with its text (stored if new); runs
-    of one query text become its next samples. None stands for a rollout that failed
-    without a trajectory."""
+    """Store each trajectory as a rollout of a query with its text and ``expected``
+    outcome (stored if new); runs of one query text become its next samples. None stands
+    for a rollout that failed without a trajectory."""
     records = []
     for traj in trajectories:
         text = traj.query if traj is not None else FAILED_QUERY
-        query = QueryRecord(text=text, framework="desk", difficulty=difficulty).keyed(
-            FRAMEWORK_HASH
-        )
+        query = QueryRecord(
+            text=text, framework="desk", difficulty=difficulty, expected=expected
+        ).keyed(FRAMEWORK_HASH)
         store.add_query(query)
         sample = sum(1 for _ in store.rollouts(query_key=query.key))
         record = rollout(

@@ -152,9 +152,10 @@ def test_recovered_error_turns_are_kept_by_default_and_dropped_by_strict() -> No
     record = rollout(trajectory(episode(*messages)))
     verdicts = [*check_structure(record), *check_tool_validity(record), *check_behaviour(record)]
     verdicts += [
-        Verdict(rollout_key="r-1", stage="dedup", passed=True),
-        Verdict(rollout_key="r-1", stage="judge", passed=True, score=0.9),
+        Verdict(rollout_key="r-1", stage=stage, passed=True)
+        for stage in ("query", "answer", "grounded", "dedup")
     ]
+    verdicts.append(Verdict(rollout_key="r-1", stage="judge", passed=True, score=0.9))
     assert decide(verdicts).keep
     strict = decide(verdicts, "strict")
     assert (strict.keep, strict.reason) == (

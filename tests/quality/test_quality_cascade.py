@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from quality_builders import (
+    GOOD_OUTCOME,
     asks,
     episode,
     good_messages,
@@ -19,10 +20,12 @@ from nexforge.core.trajectory import Trajectory
 from nexforge.models.base import ModelRequest
 from nexforge.quality.cascade import VerifyOptions, verify_store
 from nexforge.quality.policy import (
+    ANSWER,
     BEHAVIOUR,
     DEDUP,
     GROUNDED,
     JUDGE,
+    QUERY,
     REQUIRED_STAGES,
     STAGES,
     STRUCTURE,
@@ -36,7 +39,14 @@ from nexforge.testing import ScriptedModel, call
 SCORES = {"completeness": 1.0, "correctness": 1.0, "tool_use": 1.0, "reason": "Good."}
 
 
-QUERY_WITH_TYPO = "Cancel order 1003 (typo first)"
+CANCEL_REASONS = (
+    "it was a mistake",
+    "I no longer need it",
+    "I found it cheaper elsewhere",
+    "I ordered it twice",
+    "the delivery date is too late",
+)
+QUERY_WITH_TYPO = "Could you cancel order 1003 for me? I do not need it any more."
 
 
 def recovered_trajectory(query: str = QUERY_WITH_TYPO) -> Trajectory:
@@ -49,7 +59,15 @@ def recovered_trajectory(query: str = QUERY_WITH_TYPO) -> Trajectory:
 
 
 def test_the_default_stages_leave_out_the_judge_unless_a_judge_model_is_given() -> None:
-    assert VerifyOptions().stages == (STRUCTURE, TOOL_VALIDITY, BEHAVIOUR, GROUNDED, DEDUP)
+    assert VerifyOptions().stages == (
+        STRUCTURE,
+        TOOL_VALIDITY,
+        BEHAVIOUR,
+        QUERY,
+        ANSWER,
+        GROUNDED,
+        DEDUP,
+    )
     assert VerifyOptions(judge=ScriptedModel([])).stages == STAGES
     assert VerifyOptions(stages=(DEDUP, STRUCTURE)).stages == (STRUCTURE, DEDUP)
 
@@ -83,13 +101,14 @@ async def test_every_rollout_gets_every_required_stage_and_export_can_decide(
             stop_reason="timeout",
         ),
         None,  # the rollout failed without a trajectory
+        expected=GOOD_OUTCOME,
     )
     progress: list[tuple[int, int]] = []
     summary = await verify_store(
         store, VerifyOptions(), progress=lambda d, t: progress.append((d, t))
     )
     assert progress == [(1, 4), (2, 4), (3, 4), (4, 4)]
-    for record in (good, recovered, broken, missing):
+    for record in (good, recovered, broken):
         assert set(REQUIRED_STAGES) <= set(rollout_level(store.verdicts(record.key)))
     assert decide(store.verdicts(good.key)).keep
     assert decide(store.verdicts(recovered.key)).keep
@@ -97,9 +116,7 @@ async def test_every_rollout_gets_every_required_stage_and_export_can_decide(
         "behaviour: stopped: timeout; truncated: no final answer; truncated: the last turn "
         "of episode e1 (desk) called get_order and got no result"
     )
-    assert decide(store.verdicts(missing.key)).reason == (
-        "structure: no trajectory (rollout failed: model unreachable)"
-    )
+    assert not decide(store.verdicts(missing.key)).keep
     assert summary.stages[TOOL_VALIDITY].recovered_turns == 1
     assert summary.stages[BEHAVIOUR].recovered_turns == 1
     assert summary.stages[STRUCTURE].reasons == {"no trajectory": 1}
@@ -109,22 +126,62 @@ async def test_every_rollout_gets_every_required_stage_and_export_can_decide(
         "rollout failed": 1,
         "no trajectory": 1,
     }
+    # "cut off" and the failed rollout's "Refund my last order." are no requests
+    assert summary.stages[QUERY].reasons == {"a fragment, not a request": 2}
+    assert (summary.stages[ANSWER].passed, summary.stages[ANSWER].reasons) == (
+        2,
+        {"no answer": 1, "no trajectory": 1},
+    )
+    grounded = summary.stages[GROUNDED]
+    assert (grounded.passed, grounded.reasons) == (2, {"missing facts": 1, "no trajectory": 1})
+    assert grounded.not_checked == {}
+
+
+async def test_a_rollout_without_a_trajectory_gets_every_required_stage_and_says_why(
+    store: SynthesisStore,
+) -> None:
+    (missing,) = store_rollouts(store, None, expected=GOOD_OUTCOME)
+    await verify_store(store, VerifyOptions())
+    assert set(REQUIRED_STAGES) <= set(rollout_level(store.verdicts(missing.key)))
+    assert decide(store.verdicts(missing.key)).reason == (
+        "structure: no trajectory (rollout failed: model unreachable)"
+    )
 
 
 async def test_a_second_run_verifies_only_what_is_new(store: SynthesisStore) -> None:
-    store_rollouts(store, good_trajectory())
+    store_rollouts(store, good_trajectory(), expected=GOOD_OUTCOME)
     first = await verify_store(store, VerifyOptions())
     assert first.stages[STRUCTURE].passed == 1
-    store_rollouts(store, good_trajectory(query="Cancel order 1004"))
+    store_rollouts(
+        store,
+        good_trajectory(query="I placed order 1003 by mistake, could you cancel it please?"),
+        expected=GOOD_OUTCOME,
+    )
     second = await verify_store(store, VerifyOptions())
-    for stage in (STRUCTURE, TOOL_VALIDITY, BEHAVIOUR):
+    for stage in (STRUCTURE, TOOL_VALIDITY, BEHAVIOUR, QUERY, ANSWER, GROUNDED):
         counts = second.stages[stage]
         assert (counts.passed, counts.failed, counts.skipped) == (1, 0, 1)
     assert second.stages[DEDUP].checked == 2
 
 
+async def test_a_not_checked_grounded_verdict_is_retried_by_every_run(
+    store: SynthesisStore,
+) -> None:
+    (record,) = store_rollouts(store, good_trajectory())  # its query expects nothing
+    why = "not checked: the query has no expected outcome the cascade can check (none)"
+    first = await verify_store(store, VerifyOptions())
+    second = await verify_store(store, VerifyOptions())
+    for summary in (first, second):
+        counts = summary.stages[GROUNDED]
+        assert (counts.checked, counts.skipped, counts.not_checked) == (0, 0, {why: 1})
+    assert second.stages[STRUCTURE].skipped == 1
+    verdicts = rollout_level(store.verdicts(record.key))
+    assert all(verdicts[stage].passed for stage in (STRUCTURE, QUERY, ANSWER))
+    assert decide(list(verdicts.values())).reason == f"grounded: {why}"
+
+
 async def test_redo_replaces_a_stage_verdicts_as_a_set(store: SynthesisStore) -> None:
-    (record,) = store_rollouts(store, recovered_trajectory())
+    (record,) = store_rollouts(store, recovered_trajectory(), expected=GOOD_OUTCOME)
     await verify_store(store, VerifyOptions())
     turn_level = [(v.stage, v.turn) for v in store.verdicts(record.key) if v.turn is not None]
     assert turn_level == [(TOOL_VALIDITY, 0), (BEHAVIOUR, 0)]
@@ -136,14 +193,16 @@ async def test_redo_replaces_a_stage_verdicts_as_a_set(store: SynthesisStore) ->
     await verify_store(store, VerifyOptions(redo=True))
     verdicts = store.verdicts(record.key)
     assert [v for v in verdicts if v.turn is not None] == []
-    assert sorted(rollout_level(verdicts)) == sorted((STRUCTURE, TOOL_VALIDITY, BEHAVIOUR, DEDUP))
+    assert sorted(rollout_level(verdicts)) == sorted(REQUIRED_STAGES)
 
 
 async def test_a_crash_mid_run_keeps_what_was_verified_and_the_rerun_finishes(
     store: SynthesisStore,
 ) -> None:
     records = store_rollouts(
-        store, *(good_trajectory(f"Cancel order {1000 + i}") for i in range(5))
+        store,
+        *(good_trajectory(f"Please cancel my order 1003, {why}.") for why in CANCEL_REASONS),
+        expected=GOOD_OUTCOME,
     )
     judged: list[str] = []
 

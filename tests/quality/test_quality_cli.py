@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from quality_builders import (
     FRAMEWORK_HASH,
+    GOOD_OUTCOME,
     episode,
     good_messages,
     good_trajectory,
@@ -28,15 +29,17 @@ from run_cli import nexforge
 def store_path(tmp_path: Path) -> Path:
     """A clean run, the same run again, and a run with an orphan tool result."""
     path = tmp_path / "store.sqlite"
-    broken = good_messages("Cancel order 1004")
+    broken_query = "Order 1004 should never have been placed. Can you cancel it?"
+    broken = good_messages(broken_query)
     broken.insert(3, result("c9", "get_order", "{}"))
     with SynthesisStore(path) as store:
         store_rollouts(
             store,
             good_trajectory(),
             good_trajectory(),
-            trajectory(episode(*broken), query="Cancel order 1004"),
+            trajectory(episode(*broken), query=broken_query),
             difficulty="easy",
+            expected=GOOD_OUTCOME,
         )
     return path
 
@@ -52,11 +55,20 @@ def test_verify_json_reports_each_stage_and_a_rerun_skips_what_is_done(store_pat
     first = run_json("verify", "--store", str(store_path))
     assert first["rollouts"] == 3
     stages = first["stages"]
-    assert list(stages) == ["structure", "tool_validity", "behaviour", "grounded", "dedup"]
+    assert list(stages) == [
+        "structure",
+        "tool_validity",
+        "behaviour",
+        "query",
+        "answer",
+        "grounded",
+        "dedup",
+    ]
     assert (stages["structure"]["passed"], stages["structure"]["failed"]) == (2, 1)
     assert stages["structure"]["top_reasons"] == {"orphan result": 1}
+    for stage in ("query", "answer", "grounded"):
+        assert (stages[stage]["passed"], stages[stage]["not_checked"]) == (3, 0)
     assert stages["dedup"]["top_reasons"] == {"near-duplicate": 1}
-    assert stages["grounded"]["not_checked_reasons"] == {"query has no expected outcome": 3}
 
     again = run_json("verify", "--store", str(store_path))
     assert again["stages"]["structure"] == {
@@ -68,6 +80,7 @@ def test_verify_json_reports_each_stage_and_a_rerun_skips_what_is_done(store_pat
         "recovered_turns": 0,
         "top_reasons": {},
     }
+    assert again["stages"]["grounded"]["skipped"] == 3
     redone = run_json("verify", "--store", str(store_path), "--redo", "--stages", "structure")
     assert list(redone["stages"]) == ["structure"]
     assert redone["stages"]["structure"]["passed"] == 2
@@ -84,8 +97,9 @@ def test_verify_prints_a_table_per_stage_with_what_was_not_checked(tmp_path: Pat
     done = nexforge("verify", "--store", str(path), env={"COLUMNS": "160"})
     assert done.returncode == 0, done.stderr
     assert "verify: 1 rollouts" in done.stdout
-    for stage in ("structure", "tool_validity", "behaviour", "grounded", "dedup"):
+    for stage in ("structure", "tool_validity", "behaviour", "query", "answer", "grounded"):
         assert stage in done.stdout
+    assert "dedup" in done.stdout
     assert f"framework {FRAMEWORK_HASH} is not known to the store: pass --framework DIR" in (
         done.stdout
     )

@@ -6,12 +6,15 @@ import random
 
 import pytest
 from quality_builders import (
+    GOOD_OUTCOME,
+    asks,
     episode,
     good_messages,
     good_trajectory,
     result,
     says,
     store_rollouts,
+    tool_call,
     trajectory,
 )
 
@@ -20,7 +23,7 @@ from nexforge.quality.cascade import VerifyOptions, verify_store
 from nexforge.quality.dedup import canonical_text, dedup_entry, dedup_verdicts
 from nexforge.quality.policy import DEDUP, decide
 from nexforge.synthesis.dedup import MinHasher, NearDuplicateIndex, estimate, jaccard, shingles
-from nexforge.synthesis.records import Verdict
+from nexforge.synthesis.records import ExpectedOutcome, Verdict
 from nexforge.synthesis.store import SynthesisStore
 
 
@@ -28,13 +31,16 @@ def dedup_of(store: SynthesisStore, key: str) -> Verdict:
     return next(v for v in store.verdicts(key) if v.stage == DEDUP)
 
 
-HELMETS = "Which helmets do you have in stock, and in which sizes?"
+WHERE_IS = "Where is my order 1001? It has not arrived yet."
 
 
 def other_task() -> list[Message]:
-    return good_messages(
-        HELMETS, "We have the Helmet in sizes S, M and L; twelve are in stock at 59 EUR each."
-    )
+    return [
+        Message.user(WHERE_IS),
+        asks(tool_call("c1", "get_order", order_id=1001)),
+        result("c1", "get_order", '{"id": 1001, "status": "shipped", "carrier": "DHL"}'),
+        says("Your order 1001 has shipped with DHL and is on its way to you."),
+    ]
 
 
 def test_the_canonical_text_is_the_query_the_calls_and_the_answer() -> None:
@@ -50,7 +56,9 @@ def test_the_canonical_text_is_the_query_the_calls_and_the_answer() -> None:
 async def test_an_identical_second_run_is_flagged_and_the_first_kept(
     store: SynthesisStore,
 ) -> None:
-    first, second = store_rollouts(store, good_trajectory(), good_trajectory())
+    first, second = store_rollouts(
+        store, good_trajectory(), good_trajectory(), expected=GOOD_OUTCOME
+    )
     summary = await verify_store(store, VerifyOptions())
     assert dedup_of(store, first.key).passed
     flagged = dedup_of(store, second.key)
@@ -62,11 +70,17 @@ async def test_an_identical_second_run_is_flagged_and_the_first_kept(
 
 
 async def test_different_trajectories_are_all_kept(store: SynthesisStore) -> None:
-    records = store_rollouts(
-        store, good_trajectory(), trajectory(episode(*other_task()), query=HELMETS)
-    )
+    records = [
+        *store_rollouts(store, good_trajectory(), expected=GOOD_OUTCOME),
+        *store_rollouts(
+            store,
+            trajectory(episode(*other_task()), query=WHERE_IS),
+            expected=ExpectedOutcome(facts=["shipped", "DHL"]),
+        ),
+    ]
     await verify_store(store, VerifyOptions())
-    assert all(dedup_of(store, r.key).passed for r in records)
+    verdicts = [dedup_of(store, r.key) for r in records]
+    assert [(v.passed, v.detail["candidate"]) for v in verdicts] == [(True, True), (True, True)]
 
 
 async def test_a_failed_run_is_never_the_one_kept(store: SynthesisStore) -> None:
@@ -74,7 +88,9 @@ async def test_a_failed_run_is_never_the_one_kept(store: SynthesisStore) -> None
     # work done right: it is kept, and the failed one is marked as its duplicate.
     broken_messages = good_messages()
     broken_messages.insert(3, result("c1", "get_order", "{}"))
-    broken, good = store_rollouts(store, trajectory(episode(*broken_messages)), good_trajectory())
+    broken, good = store_rollouts(
+        store, trajectory(episode(*broken_messages)), good_trajectory(), expected=GOOD_OUTCOME
+    )
     await verify_store(store, VerifyOptions())
     assert dedup_of(store, good.key).passed
     assert dedup_of(store, broken.key).reason.startswith(f"near-duplicate of {good.key}")
@@ -84,10 +100,12 @@ async def test_a_failed_run_is_never_the_one_kept(store: SynthesisStore) -> None
 async def test_dedup_is_recomputed_each_run_over_the_whole_store(
     store: SynthesisStore,
 ) -> None:
-    (first,) = store_rollouts(store, good_trajectory())
+    (first,) = store_rollouts(store, good_trajectory(), expected=GOOD_OUTCOME)
     await verify_store(store, VerifyOptions())
     (second,) = store_rollouts(
-        store, good_trajectory(query="PLEASE cancel my order 1003; it was a mistake!")
+        store,
+        good_trajectory(query="PLEASE cancel my order 1003; it was a mistake!"),
+        expected=GOOD_OUTCOME,
     )
     summary = await verify_store(store, VerifyOptions())
     assert summary.stages[DEDUP].checked == 2

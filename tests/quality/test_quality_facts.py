@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nexforge.quality.facts import missing_facts, states
+from nexforge.synthesis.facts import missing_facts, states
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 from quality_builders import (
     FRAMEWORK_HASH,
+    GOOD_OUTCOME,
     asks,
     episode,
     good_messages,
@@ -45,7 +46,7 @@ def options(judge: ScriptedModel, **more: object) -> VerifyOptions:
 async def test_scores_are_stored_with_their_mean_the_model_and_the_reason(
     store: SynthesisStore,
 ) -> None:
-    (record,) = store_rollouts(store, good_trajectory())
+    (record,) = store_rollouts(store, good_trajectory(), expected=GOOD_OUTCOME)
     judge = ScriptedModel([submits(GOOD)], name="judge-model")
     summary = await verify_store(store, options(judge))
     verdict = judge_of(store, record.key)
@@ -59,7 +60,7 @@ async def test_scores_are_stored_with_their_mean_the_model_and_the_reason(
 async def test_a_score_under_the_threshold_fails_and_the_threshold_is_an_option(
     store: SynthesisStore,
 ) -> None:
-    (record,) = store_rollouts(store, good_trajectory())
+    (record,) = store_rollouts(store, good_trajectory(), expected=GOOD_OUTCOME)
     weak = {"completeness": 0.5, "correctness": 0.5, "tool_use": 0.5}
     await verify_store(store, options(ScriptedModel([submits(weak, "Vague answer.")])))
     verdict = judge_of(store, record.key)
@@ -79,6 +80,7 @@ async def test_the_judge_sees_the_query_its_evidence_and_every_call_and_must_sub
     query = QueryRecord(
         text="Please cancel my order 1003, it was a mistake.",
         evidence=[Evidence(tool="get_order", arguments={"order_id": 1003}, result={"total": 4250})],
+        expected=GOOD_OUTCOME,
     ).keyed(FRAMEWORK_HASH)
     store.add_query(query)
     store_rollouts(store, good_trajectory())
@@ -99,17 +101,39 @@ async def test_rollouts_that_failed_an_earlier_stage_are_not_judged(
     broken = trajectory(
         episode(Message.user("q"), result("c9", "get_order", "{}"), says("ok")), query="broken"
     )
-    store_rollouts(store, good_trajectory(), broken)
+    store_rollouts(store, good_trajectory(), broken, expected=GOOD_OUTCOME)
+    store_rollouts(store, good_trajectory(query="Cancel 1003."), expected=GOOD_OUTCOME)
+    invented = "Order 1003 is cancelled (refund 77); 99 EUR will be back on your card."
+    store_rollouts(
+        store,
+        good_trajectory("I want to cancel order 1003, could you do that for me?", invented),
+        expected=GOOD_OUTCOME,
+    )
+    store_rollouts(
+        store, good_trajectory(query="Please cancel my order 1003 now, I do not need it.")
+    )
     judge = ScriptedModel([submits(GOOD)])
     summary = await verify_store(store, options(judge))
     assert len(judge.requests) == 1
-    assert summary.stages[JUDGE].not_checked == {"failed an earlier stage": 1}
+    assert "Please cancel my order 1003, it was a mistake." in (
+        judge.requests[0].messages[-1].content or ""
+    )
+    # broken fails structure (and its query), "Cancel 1003." fails query, the invented
+    # 99 EUR fails answer, the last query expects nothing (grounded: not checked)
+    assert summary.stages["query"].failed == 2
+    assert summary.stages["answer"].reasons["unobserved values"] == 1
+    assert summary.stages[JUDGE].not_checked == {"failed an earlier stage": 4}
 
 
 async def test_a_failing_judge_call_leaves_no_verdict_is_counted_and_is_retried_next_run(
     store: SynthesisStore,
 ) -> None:
-    records = store_rollouts(store, good_trajectory(), good_trajectory(query="Cancel order 1004"))
+    records = store_rollouts(
+        store,
+        good_trajectory(),
+        good_trajectory(query="Please cancel my order 1004, it was a mistake."),
+        expected=GOOD_OUTCOME,
+    )
     asked: list[str] = []
 
     def flaky(request: ModelRequest) -> Message:
@@ -134,7 +158,7 @@ async def test_a_failing_judge_call_leaves_no_verdict_is_counted_and_is_retried_
 async def test_an_unusable_answer_is_sent_back_and_the_repaired_one_counts(
     store: SynthesisStore,
 ) -> None:
-    (record,) = store_rollouts(store, good_trajectory())
+    (record,) = store_rollouts(store, good_trajectory(), expected=GOOD_OUTCOME)
     judge = ScriptedModel([submits(GOOD, reason="  "), submits(GOOD, reason="Fine.")])
     await verify_store(store, options(judge))
     verdict = judge_of(store, record.key)
@@ -147,7 +171,14 @@ async def test_an_unusable_answer_is_sent_back_and_the_repaired_one_counts(
 async def test_judge_calls_run_concurrently_up_to_the_worker_count(
     store: SynthesisStore, workers: int
 ) -> None:
-    store_rollouts(store, *(good_trajectory(query=f"Cancel order {1000 + i}") for i in range(8)))
+    store_rollouts(
+        store,
+        *(
+            good_trajectory(f"Please cancel my order 1003, this is request number {i}.")
+            for i in range(8)
+        ),
+        expected=GOOD_OUTCOME,
+    )
     in_flight = 0
     most = 0
 
@@ -170,6 +201,6 @@ async def test_a_recovered_rollout_is_judged_like_any_other(store: SynthesisStor
         asks(tool_call("c0", "get_order", order_id="1003")),
         result("c0", "get_order", "not an integer", error=True),
     ]
-    (record,) = store_rollouts(store, trajectory(episode(*messages)))
+    (record,) = store_rollouts(store, trajectory(episode(*messages)), expected=GOOD_OUTCOME)
     await verify_store(store, options(ScriptedModel([submits(GOOD)])))
     assert judge_of(store, record.key) is not None

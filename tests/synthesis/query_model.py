@@ -2,9 +2,8 @@
 
 The answers are functions of the request (its forced ``submit_<stage>`` tool and its
 prompt), so concurrent slots get deterministic answers whatever the order. The writer
-names the record read last (an order id, a SKU or a customer's name), proposes the
-state-changing calls the problem type's tools allow, one fact from the evidence and one
-that is not in it. ``overrides`` replaces a stage's answer by a function of the request.
+words the blueprint it is given (what the person wants and knows) and gives each free
+text detail asked for. ``overrides`` replaces a stage's answer by a function of the request.
 """
 
 from __future__ import annotations
@@ -22,85 +21,35 @@ from nexforge.synthesis.store import SynthesisStore
 from nexforge.testing import ScriptedModel, call
 
 Answer = Callable[[ModelRequest], dict[str, Any]]
-_EVIDENCE = re.compile(r"^- (\w+)\((.*)\) -> (.*)$", re.MULTILINE)
 _PERSONA = re.compile(r"^Person: (.+?) \(", re.MULTILINE)
-_TOPIC = re.compile(r"^Problem type: (.+?)(?::|$)", re.MULTILINE)
-_DIFFICULTY = re.compile(r"^Difficulty: (\w+)", re.MULTILINE)
-NOT_IN_EVIDENCE = "a refund of 12345 euros"
 
 
 def prompt_of(request: ModelRequest) -> str:
     return request.messages[1].content or ""
 
 
-def evidence_in(prompt: str) -> list[tuple[str, Any]]:
-    """``(tool, result)`` of each record line of a writer prompt."""
-    return [(m[0], json.loads(m[2])) for m in _EVIDENCE.findall(prompt)]
+_WANTS = re.compile(r"^Wants: (.+)\.$", re.MULTILINE)
+KNOWS = re.compile(r"^Knows: (.+)\.$", re.MULTILINE)
+_GIVE = re.compile(r"^Also give (\w+):", re.MULTILINE)
+DETAIL = "changed my mind about it"
 
 
-def rows(result: Any) -> list[dict[str, Any]]:
-    found = result if isinstance(result, list) else [result]
-    return [r for r in found if isinstance(r, dict)]
-
-
-def focus(prompt: str) -> dict[str, Any]:
-    """What the writer names: the last order, product or customer read."""
-    found: dict[str, Any] = {}
-    for tool, result in evidence_in(prompt):
-        for row in rows(result):
-            if "sku" in row and "name" in row:
-                found.setdefault("sku", row["sku"])
-            elif "email" in row:
-                found["customer"] = row
-            elif "items" in row or "total_cents" in row:
-                found["order"] = row
-            if tool == "get_order":
-                found["order"] = row
-    return found
-
-
-def write_query(request: ModelRequest) -> dict[str, Any]:
+def write_request(request: ModelRequest) -> dict[str, Any]:
+    """A request that says what the blueprint wants, names what the person knows and
+    states each free-text detail word for word."""
     prompt = prompt_of(request)
-    seen = focus(prompt)
-    persona = _PERSONA.search(prompt)
-    topic = _TOPIC.search(prompt)
-    difficulty = _DIFFICULTY.search(prompt)
-    if "order" in seen:
-        anchor = f"order {seen['order']['id']}"
-    elif "sku" in seen:
-        anchor = f"product {seen['sku']}"
-    else:
-        anchor = f"customer {seen['customer']['name']}"
+    persona = _PERSONA.findall(prompt)
+    wants = _WANTS.findall(prompt)[-1]  # the last: the prompt opens with a worked example
+    knows = KNOWS.findall(prompt)[-1]
     text = (
-        f"{persona[1] if persona else 'Someone'} asks, {difficulty[1] if difficulty else ''} "
-        f"level, about {anchor} regarding {topic[1] if topic else 'something'}."
+        f"Hello, this is {persona[-1] if persona else 'a customer'}. I would like "
+        f"{wants}, please; I can tell you {knows}."
     )
-    fact = anchor.split(" ", 1)[1]
-    answer: dict[str, Any] = {
-        "query": text,
-        "facts": [fact, NOT_IN_EVIDENCE],
-        "user_goal": f"Sort out {anchor}",
-        "user_facts": ["I am in a hurry"],
-    }
-    tools = request.tools[0].parameters["properties"]
-    if "calls" in tools:
-        allowed = tools["calls"]["items"]["properties"]["tool"]["enum"]
-        answer["calls"] = planned_calls(allowed, seen)
-    return answer
-
-
-def planned_calls(allowed: list[str], seen: dict[str, Any]) -> list[dict[str, Any]]:
-    """The state-changing calls for the record read, arguments as JSON text (the schema's)."""
-    calls: list[tuple[str, dict[str, Any]]] = []
-    order = seen.get("order")
-    if order is not None and "add_note" in allowed:
-        calls.append(("add_note", {"order_id": order["id"], "body": "Call first."}))
-    if order is not None and "cancel_order" in allowed:
-        calls.append(("cancel_order", {"order_id": order["id"], "reason": "changed my mind"}))
-    if "create_order" in allowed and "customer" in seen:
-        items = [{"sku": "GR-LOCK", "quantity": 1}]
-        calls.append(("create_order", {"customer_id": seen["customer"]["id"], "items": items}))
-    return [{"tool": tool, "arguments": json.dumps(arguments)} for tool, arguments in calls]
+    answer: dict[str, Any] = {}
+    for name in _GIVE.findall(prompt):
+        answer[name] = DETAIL
+        text += f" The {name.replace('_', ' ')}: {DETAIL}."
+    return {"request": text, **answer}
 
 
 def fits(request: ModelRequest) -> dict[str, Any]:
@@ -125,7 +74,7 @@ def grown_type(request: ModelRequest) -> dict[str, Any]:
 
 
 STAGES: dict[str, Answer] = {
-    "submit_query": write_query,
+    "submit_request": write_request,
     "submit_fit_check": fits,
     "submit_fuzzy_query": fuzzy,
     "submit_problem_type": grown_type,

@@ -1,4 +1,5 @@
-"""Query generation on the real shop environment: grounding, expected outcomes, review.
+"""Query generation on the real shop environment: grounding, blueprints, the writer's
+checks, expected outcomes from execution, review.
 
 The model is scripted (``query_model``); the environment, its SQLite seed and the store
 are real.
@@ -17,13 +18,12 @@ from typing import Any
 
 import pytest
 from query_model import (
-    NOT_IN_EVIDENCE,
-    focus,
+    DETAIL,
     generate,
     prompt_of,
     query_model,
     write_kit,
-    write_query,
+    write_request,
 )
 
 from nexforge.architect.framework_files import read_framework_files
@@ -116,7 +116,7 @@ async def test_grounding_follows_ids_from_row_to_row_with_the_seeded_rng(shop_di
 
 
 async def test_queries_carry_their_provenance(shop_dir: Path, store: SynthesisStore) -> None:
-    summary = await generate(shop_dir, store, n=6, seed=3)
+    summary = await generate(shop_dir, store, n=6, seed=3, fit_check=True)
 
     fh = framework_hash(load_framework(shop_dir))
     assert summary.framework_hash == fh
@@ -138,22 +138,22 @@ async def test_a_request_naming_no_record_goes_back_for_a_repair(
 ) -> None:
     def vague_first(request: ModelRequest) -> dict[str, Any]:
         if len(request.messages) == 2:  # the first answer; a repair turn adds messages
-            return {**write_query(request), "query": "Please help me with my stuff."}
-        return write_query(request)
+            return {**write_request(request), "request": "Please help me with my stuff."}
+        return write_request(request)
 
-    model = query_model({"submit_query": vague_first})
+    model = query_model({"submit_request": vague_first})
     summary = await generate(shop_dir, store, n=3, model=model)
 
     assert summary.accepted == 3
     for query in summary.queries:
-        assert any("names none of the records read" in note for note in query.notes)
+        assert any("the message must name" in note for note in query.notes)
     repairs = [r for r in model.requests if len(r.messages) > 2]
     feedback = repairs[0].messages[-1]
     assert feedback.role == "tool" and feedback.is_error
-    assert "names none of the records read" in (feedback.content or "")
+    assert "the message must name" in (feedback.content or "")
 
 
-async def test_expected_outcomes_keep_facts_from_the_evidence_and_replayable_calls(
+async def test_expected_outcomes_come_from_execution_never_from_the_model(
     shop_dir: Path, store: SynthesisStore
 ) -> None:
     summary = await generate(shop_dir, store, n=12)
@@ -164,56 +164,49 @@ async def test_expected_outcomes_keep_facts_from_the_evidence_and_replayable_cal
     kit = read_framework_files(shop_dir).problem_types
     assert kit is not None
     tree = ProblemTree(kit)
-    with_state = [q for q in summary.queries if q.expected and q.expected.state_hash]
-    assert with_state, "the shop kit has problem types that change state"
-    for query in summary.queries:
+    writes = [q for q in summary.queries if q.expected and q.expected.calls]
+    reads = [q for q in summary.queries if q.expected and not q.expected.calls]
+    assert writes and reads, "the shop kit has problem types that read and that change state"
+    for query in reads:
+        assert query.expected is not None and query.expected.facts
+        assert not set(tree.tools(tuple(query.path))) & environment.write_tool_names
+        assert query.expected.state_hash is None
+        for fact in query.expected.facts:  # a value read from the environment, not told
+            assert any(fact in json.dumps(e.result, ensure_ascii=False) for e in query.evidence)
+            assert fact.casefold() not in query.text.casefold()
+    for query in writes:
         assert query.expected is not None
-        assert query.expected.facts and NOT_IN_EVIDENCE not in query.expected.facts
-        assert any(NOT_IN_EVIDENCE in note for note in query.notes)
-        if not set(tree.tools(tuple(query.path))) & environment.write_tool_names:
-            assert query.expected.calls == [] and query.expected.state_hash is None
-    for query in with_state:
-        assert query.expected is not None
+        assert set(tree.tools(tuple(query.path))) & environment.write_tool_names
         calls = [(c.tool, c.arguments) for c in query.expected.calls]
-        assert await environment.replay_calls(calls) == query.expected.state_hash
-        assert query.expected.state_hash != seed_hash
+        assert await environment.replay_calls(calls) == query.expected.state_hash != seed_hash
+        for call in query.expected.calls:
+            for value in call.arguments.values():
+                if value == DETAIL:  # free text the person gave is in their request
+                    assert DETAIL in query.text
+    assert all(q.type_tools == tree.tools(tuple(q.path)) for q in summary.queries)
 
 
-async def test_invalid_and_failing_reference_calls_are_dropped_with_a_note(
+async def test_a_change_the_rules_refuse_is_planned_only_for_hard_slots(
     shop_dir: Path, store: SynthesisStore
 ) -> None:
-    write_kit(
-        shop_dir, {"fix": ["find_customer", "list_orders", "get_order", "cancel_order", "add_note"]}
-    )
-
-    def proposes_bad_calls(request: ModelRequest) -> dict[str, Any]:
-        order = focus(prompt_of(request))["order"]["id"]
-        calls = [
-            ("cancel_order", '{"order_id": "abc", "reason": "x"}'),
-            ("cancel_order", '{"order_id": 1001, "reason": "late"}'),
-            ("add_note", json.dumps({"order_id": order, "body": "Customer called."})),
-            ("cancel_order", '{"order_id": 1003}'),
-            ("add_note", "order_id=1003 body=hi"),
-        ]
-        answer = [{"tool": tool, "arguments": arguments} for tool, arguments in calls]
-        return {**write_query(request), "calls": answer}
-
-    model = query_model({"submit_query": proposes_bad_calls})
-    summary = await generate(shop_dir, store, n=2, model=model)
+    write_kit(shop_dir, {"cancel": ["find_customer", "list_orders", "get_order", "cancel_order"]})
+    summary = await generate(shop_dir, store, n=8, difficulty_mix={"easy": 0.5, "hard": 0.5})
 
     environment = load_framework(shop_dir).environment
     assert environment is not None
+    seed_hash = await environment.seed_hash()
+    refusals = [q for q in summary.queries if q.expected and not q.expected.calls]
+    assert refusals, "orders that are not placed cannot be cancelled"
+    for query in refusals:
+        assert query.difficulty == "hard" and query.expected is not None
+        assert query.expected.state_hash == seed_hash  # the run must change nothing
+        assert any(n.startswith("blueprint: write") for n in query.notes)
+        assert query.expected.facts  # the order's status, which the answer must state
+        assert query.expected.facts[0] in {"shipped", "delivered"}
     for query in summary.queries:
-        assert query.expected is not None
-        assert [c.tool for c in query.expected.calls] == ["add_note"]
-        dropped = [n for n in query.notes if n.startswith("dropped reference call")]
-        assert len(dropped) == 4
-        assert "order_id" in dropped[0] and "reason" in dropped[1]  # schema problems
-        assert "not a JSON object" in dropped[2]
-        assert "order 1001 is delivered" in dropped[3]  # refused by the environment
-        note = query.expected.calls[0]
-        replayed = await environment.replay_calls([(note.tool, note.arguments)])
-        assert query.expected.state_hash == replayed != await environment.seed_hash()
+        if query.difficulty == "easy":  # planned on an order that can be cancelled
+            assert query.expected is not None and query.expected.calls
+            assert query.expected.state_hash != seed_hash
 
 
 async def test_a_query_that_does_not_fit_its_persona_is_rewritten(
@@ -221,12 +214,14 @@ async def test_a_query_that_does_not_fit_its_persona_is_rewritten(
 ) -> None:
     def misfit(request: ModelRequest) -> dict[str, Any]:
         request_text = prompt_of(request).split("Request: ", 1)[1]
+        request_text = request_text.replace("Hello, this is", "Hi there, it's")
         return {"fits": False, "reason": "too formal", "rewritten": f"Rewritten: {request_text}"}
 
-    summary = await generate(shop_dir, store, n=3, model=query_model({"submit_fit_check": misfit}))
+    model = query_model({"submit_fit_check": misfit})
+    summary = await generate(shop_dir, store, n=3, model=model, fit_check=True)
 
     for query in summary.queries:
-        assert query.text.startswith("Rewritten: ")
+        assert "Hi there, it's" in query.text
         assert any(n.startswith("fit check: rewritten (too formal)") for n in query.notes)
         assert query.precise_text is None
 
@@ -235,7 +230,7 @@ async def test_fuzzified_queries_keep_the_precise_request(
     shop_dir: Path, store: SynthesisStore
 ) -> None:
     model = query_model()
-    summary = await generate(shop_dir, store, n=4, model=model, fuzzify=True, fit_check=False)
+    summary = await generate(shop_dir, store, n=4, model=model, fuzzify=True)
 
     names = seed_names()
     for query in summary.queries:
@@ -245,16 +240,17 @@ async def test_fuzzified_queries_keep_the_precise_request(
         assert names_a_seed_record(query.text, names)
         assert "fuzzified: the precise request is in precise_text" in query.notes
     stages = {r.tools[0].name for r in model.requests}
-    assert stages == {"submit_query", "submit_fuzzy_query"}
+    assert stages == {"submit_request", "submit_fuzzy_query"}
 
 
 async def test_a_slot_whose_stage_keeps_failing_is_rejected_then_given_up(
     shop_dir: Path, store: SynthesisStore
 ) -> None:
     def never_grounded(request: ModelRequest) -> dict[str, Any]:
-        return {**write_query(request), "query": "Something is wrong, help."}
+        return {**write_request(request), "request": "Something is wrong, help."}
 
-    model = query_model({"submit_query": never_grounded})
+    write_kit(shop_dir, {"status": ["find_customer", "list_orders", "get_order"]})
+    model = query_model({"submit_request": never_grounded})
     summary = await generate(shop_dir, store, n=2, model=model, max_attempts=2)
 
     assert summary.accepted == 0 and summary.given_up == 4  # n slots, then n more in their place
@@ -275,15 +271,16 @@ async def test_an_unusable_model_answer_rejects_the_attempt_not_the_run(
     def cut_twice(request: ModelRequest) -> dict[str, Any]:
         if next(calls) < 2:
             raise ModelResponseError("constrained output cut at the max_tokens limit")
-        return write_query(request)
+        return write_request(request)
 
-    model = query_model({"submit_query": cut_twice})
+    write_kit(shop_dir, {"status": ["find_customer", "list_orders", "get_order"]})
+    model = query_model({"submit_request": cut_twice})
     summary = await generate(shop_dir, store, n=2, model=model, concurrency=1)
 
-    assert summary.accepted == 2 and summary.rejected == {"model_response": 2}
+    assert summary.accepted == 2 and summary.rejected["model_response"] == 2
     rows = store.rejections(summary.framework_hash, 0)
-    assert [(r["slot"], r["attempt"]) for r in rows] == [(0, 0), (0, 1)]
-    assert all("max_tokens" in r["reason"] for r in rows)
+    cut = [(r["slot"], r["attempt"]) for r in rows if "max_tokens" in r["reason"]]
+    assert cut == [(0, 0), (0, 1)]
     assert summary.queries[0].slot == 0
 
 
@@ -311,15 +308,15 @@ async def test_a_request_that_is_only_a_record_name_goes_back_for_a_repair(
     shop_dir: Path, store: SynthesisStore
 ) -> None:
     def terse_first(request: ModelRequest) -> dict[str, Any]:
-        answer = write_query(request)
+        answer = write_request(request)
         if len(request.messages) == 2:
-            return {**answer, "query": "Order 1001 for Ada Lind"}
+            return {**answer, "request": "Order 1001 for Ada Lind"}
         return answer
 
-    model = query_model({"submit_query": terse_first})
+    model = query_model({"submit_request": terse_first})
     summary = await generate(shop_dir, store, n=2, model=model)
 
     assert summary.accepted == 2
     for query in summary.queries:
         assert len(query.text.split()) >= 6
-        assert any("too short" in note for note in query.notes)
+        assert any("a fragment, not a request" in note for note in query.notes)

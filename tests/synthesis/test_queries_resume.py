@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from query_model import STAGES, focus, generate, prompt_of, query_model, write_query
+from query_model import KNOWS, STAGES, generate, prompt_of, query_model, write_request
 
 from nexforge.core.errors import ModelError
 from nexforge.core.messages import Message
@@ -45,9 +45,11 @@ def slow_model() -> ScriptedModel:
 
 def template(request: ModelRequest) -> dict[str, Any]:
     """A writer with little imagination: the same words about the same record."""
-    seen = focus(prompt_of(request))
-    anchor = seen["order"]["id"] if "order" in seen else seen.get("sku") or seen["customer"]["name"]
-    return {**write_query(request), "query": f"Please look into {anchor} for me today, thanks."}
+    answer = write_request(request)
+    knows = KNOWS.findall(prompt_of(request))[-1]
+    details = " ".join(f"The {k}: {v}." for k, v in answer.items() if k != "request")
+    text = f"Please look into {knows} and change what is needed for me today, thanks. {details}"
+    return {**answer, "request": text.strip()}
 
 
 async def test_the_same_seed_gives_the_same_set_whatever_the_order_calls_complete_in(
@@ -73,9 +75,9 @@ async def test_a_killed_run_resumes_to_exactly_the_uninterrupted_set(
     def fails_on_the_sixth_query(request: ModelRequest) -> dict[str, Any]:
         if next(calls) == 5:
             raise ModelError("endpoint went away")
-        return write_query(request)
+        return write_request(request)
 
-    broken = query_model({"submit_query": fails_on_the_sixth_query})
+    broken = query_model({"submit_request": fails_on_the_sixth_query})
     with pytest.raises(ModelError, match="went away"):
         await generate(shop_dir, store, n=9, concurrency=3, model=broken)
     fh = framework_hash(load_framework(shop_dir))
@@ -102,7 +104,7 @@ async def test_a_killed_run_resumes_to_exactly_the_uninterrupted_set(
 async def test_near_duplicates_are_rejected_retried_and_never_silently_dropped(
     shop_dir: Path, store: SynthesisStore
 ) -> None:
-    model = query_model({"submit_query": template})
+    model = query_model({"submit_request": template})
     first = await generate(shop_dir, store, n=6, seed=0, model=model, max_attempts=3)
     second = await generate(shop_dir, store, n=6, seed=1, model=model, max_attempts=3)
 

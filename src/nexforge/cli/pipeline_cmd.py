@@ -6,7 +6,7 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -52,8 +52,13 @@ def queries(
         bool, typer.Option("--fuzzify", help="Vaguer, more human requests (precise kept).")
     ] = False,
     fit_check: Annotated[
-        bool, typer.Option("--fit-check/--no-fit-check", help="Persona/problem fit check.")
-    ] = True,
+        bool,
+        typer.Option(
+            "--fit-check/--no-fit-check",
+            help="Also ask the model whether each query fits its persona (a rewrite must pass "
+            "the same checks).",
+        ),
+    ] = False,
     grow: Annotated[
         float, typer.Option("--grow", min=0.0, max=1.0, help="Chance to grow a problem type.")
     ] = 0.0,
@@ -171,6 +176,8 @@ def pipeline(
     stages = result.stages
     rollout = stages.get("rollout", {})
     exported = stages.get("export", {})
+    _print_sample(stages.get("sample"))
+    _print_rejections(stages)
     out.print(
         f"framework {result.framework} ({stages['build']['archetype']}); "
         f"{stages['queries']['accepted']} queries in {result.queries_file}; "
@@ -181,3 +188,33 @@ def pipeline(
         f"next: nexforge stats --store {result.store}",
         markup=False,
     )
+
+
+def _print_sample(sample: dict[str, Any] | None) -> None:
+    if sample is None:
+        out.print("no rollout passed the cascade: nothing exported", style="yellow")
+        return
+    lines = [f"one exported sample (rollout {sample['rollout']}):", f"  query:  {sample['query']}"]
+    for call in sample["calls"]:
+        arguments = json.dumps(call["arguments"], ensure_ascii=False)
+        lines.append(f"  call:   {call['agent']} -> {call['tool']}({arguments})")
+    lines.append(f"  answer: {sample['answer']}")
+    out.print("\n".join(lines), markup=False)
+
+
+def _print_rejections(stages: dict[str, Any]) -> None:
+    queries = stages.get("queries", {})
+    rejected = queries.get("rejected", {})
+    dropped = stages.get("export", {}).get("rollouts", {}).get("dropped", {})
+    parts = [
+        f"query slots: {sum(rejected.values())} attempts rejected"
+        + (f" ({_counts(rejected)})" if rejected else "")
+        + f", {queries.get('given_up', 0)} slots given up",
+        f"rollouts: {sum(dropped.values())} dropped by the cascade"
+        + (f" ({_counts(dropped)})" if dropped else ""),
+    ]
+    out.print("; ".join(parts), markup=False)
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))

@@ -203,11 +203,13 @@ def _stats_view(payload: dict[str, Any]) -> RenderableType:
     if not overall["rollouts"]:
         return Text("no rollouts in the store", style="dim")
     parts: list[RenderableType] = [
+        *(Text(f"finding: {f}", style="bold yellow") for f in payload.get("findings", [])),
         _stages_table(overall),
         _decisions_table(overall),
         _distributions_table(overall),
         _counts_table("tool usage", overall["tool_usage"]),
         _counts_table("stop reasons", overall["stop_reasons"]),
+        _counts_table("sub-agent episodes", overall["sub_agent_episodes_by_agent"]),
         Text(
             f"recovered turns: {overall['recovered_turns']} "
             f"in {overall['rollouts_with_recovered_turns']} rollouts"

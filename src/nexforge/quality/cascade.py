@@ -18,20 +18,25 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from nexforge.models.base import Model
+from nexforge.quality.answer import check_answer
 from nexforge.quality.behaviour import BehaviourLimits, check_behaviour
 from nexforge.quality.dedup import DEFAULT_THRESHOLD, DedupEntry, dedup_entry, dedup_verdicts
-from nexforge.quality.grounded import GroundedVerifier, NotChecked
+from nexforge.quality.grounded import GroundedVerifier
 from nexforge.quality.judge import JudgeFailed, JudgeSettings, judge_rollout
 from nexforge.quality.policy import (
+    ANSWER,
     BEHAVIOUR,
     DEDUP,
     GROUNDED,
     JUDGE,
+    NOT_CHECKED,
+    QUERY,
     STAGES,
     STRUCTURE,
     TOOL_VALIDITY,
     rollout_level,
 )
+from nexforge.quality.query_check import check_query
 from nexforge.quality.structure import check_structure
 from nexforge.quality.summary import CascadeSummary, StageSummary
 from nexforge.quality.tool_validity import check_tool_validity
@@ -41,7 +46,9 @@ from nexforge.synthesis.store import SynthesisStore
 
 T = TypeVar("T")
 EARLIER_STAGES = (STRUCTURE, TOOL_VALIDITY, BEHAVIOUR)
-"""What the judge and dedup need to have run; grounded counts where it ran."""
+"""What the judge and dedup need to have run."""
+GATING_STAGES = (STRUCTURE, TOOL_VALIDITY, BEHAVIOUR, QUERY, ANSWER, GROUNDED)
+"""A rollout that failed one of these is no candidate for the judge or for dedup."""
 DEDUP_BATCH = 500
 
 
@@ -141,7 +148,7 @@ class _Run:
         """Whether ``stage`` runs on a rollout that holds ``held`` (counts a skip)."""
         if stage not in self.stages:
             return False
-        if stage in held and not self.options.redo:
+        if stage in held and not self.options.redo and not held[stage].detail.get(NOT_CHECKED):
             self.summary.stages[stage].skipped += 1
             return False
         return True
@@ -149,10 +156,13 @@ class _Run:
     async def verify(self, position: int, rollout: RolloutRecord) -> None:
         held = rollout_level(self.held.get(rollout.key, []))
         new: list[Verdict] = []
+        query = self._query(rollout.query_key)
         checks: tuple[tuple[str, Callable[[RolloutRecord], list[Verdict]]], ...] = (
             (STRUCTURE, check_structure),
             (TOOL_VALIDITY, check_tool_validity),
             (BEHAVIOUR, lambda r: check_behaviour(r, self.options.behaviour)),
+            (QUERY, lambda r: check_query(r, query)),
+            (ANSWER, lambda r: check_answer(r, query, query.type_tools if query else None)),
         )
         for stage, check in checks:
             if self._due(stage, held):
@@ -160,19 +170,17 @@ class _Run:
                 self.summary.stages[stage].count(found)
                 new += found
         if self.grounded is not None and self._due(GROUNDED, held):
-            result = await self.grounded.check(rollout, self._query(rollout.query_key))
-            if isinstance(result, NotChecked):
+            result = await self.grounded.check(rollout, query)
+            if result.detail.get(NOT_CHECKED):
                 self.summary.stages[GROUNDED].not_checked[result.reason] += 1
             else:
                 self.summary.stages[GROUNDED].count([result])
-                new.append(result)
+            new.append(result)
         if new:
             self.store.put_verdicts(new, replace=True)
         current = held | rollout_level(new)
         ran = all(stage in current for stage in EARLIER_STAGES)
-        passed = ran and all(
-            v.passed for s, v in current.items() if s in (*EARLIER_STAGES, GROUNDED)
-        )
+        passed = ran and all(v.passed for s, v in current.items() if s in GATING_STAGES)
         if self._due(JUDGE, held):
             await self._judge(rollout, ran=ran, passed=passed)
         if DEDUP in self.stages:

@@ -2,8 +2,8 @@
 
 A trajectory's canonical text is its query, every call (name and arguments) of every
 episode, and its final answer: what it did, not how the model phrased its thinking. The
-candidates are the rollouts that passed structure, tool validity, behaviour and (where it
-ran) grounded verification; in stable store order the first of a near-duplicate group is
+candidates are the rollouts that passed structure, tool validity, behaviour, query, answer
+and grounded verification; in stable store order the first of a near-duplicate group is
 kept and each later one fails. Every other rollout is then compared with the kept ones
 only, so its verdict says whether it repeats data that will be exported.
 

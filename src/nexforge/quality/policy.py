@@ -19,15 +19,32 @@ from nexforge.synthesis.records import Verdict
 STRUCTURE = "structure"
 TOOL_VALIDITY = "tool_validity"
 BEHAVIOUR = "behaviour"
+QUERY = "query"
+ANSWER = "answer"
 GROUNDED = "grounded"
 JUDGE = "judge"
 DEDUP = "dedup"
 
-STAGES: tuple[str, ...] = (STRUCTURE, TOOL_VALIDITY, BEHAVIOUR, GROUNDED, JUDGE, DEDUP)
+STAGES: tuple[str, ...] = (
+    STRUCTURE,
+    TOOL_VALIDITY,
+    BEHAVIOUR,
+    QUERY,
+    ANSWER,
+    GROUNDED,
+    JUDGE,
+    DEDUP,
+)
 """Every cascade stage, in the order it runs."""
 
-REQUIRED_STAGES: tuple[str, ...] = (STRUCTURE, TOOL_VALIDITY, BEHAVIOUR, DEDUP)
-"""Stages every rollout gets a verdict from; a rollout without them was not verified."""
+REQUIRED_STAGES: tuple[str, ...] = tuple(s for s in STAGES if s != JUDGE)
+"""Stages a rollout must pass to become training data. Grounded is among them: a rollout
+whose expected outcome the cascade could not check holds a ``not checked`` grounded
+verdict, and "not checked" is never "passed"."""
+
+NOT_CHECKED = "not_checked"
+"""``detail`` flag of a verdict recording that a stage could not judge the rollout (and
+why, in its reason); it fails the rollout and is re-tried by every ``verify``."""
 
 WELL_FORMED_STAGES: tuple[str, ...] = (STRUCTURE, TOOL_VALIDITY)
 """What RL data still needs when failures are kept (their reward says they failed)."""
@@ -78,7 +95,7 @@ def decide(
     """Apply an export filter to one rollout's verdicts.
 
     - ``none``: everything with a trajectory.
-    - ``default``: the required stages ran and passed; grounded passed where it ran; with
+    - ``default``: the required stages (grounded included) ran and passed; with
       ``min_score`` the judge ran and scored at least that.
     - ``strict``: ``default``, and the judge ran and passed, and no turn failed at all
       (not even one that was recovered from).
@@ -95,8 +112,7 @@ def decide(
     missing = [stage for stage in needed if stage not in stages]
     if missing:
         return Decision.dropped(f"not verified ({', '.join(missing)}): run `nexforge verify`")
-    checked = needed if keep_failures else (*REQUIRED_STAGES, GROUNDED)
-    for stage in checked:
+    for stage in needed:
         verdict = stages.get(stage)
         if verdict is not None and not verdict.passed:
             return Decision.dropped(f"{stage}: {verdict.reason or 'failed'}")
@@ -119,17 +135,22 @@ def decide(
 def reward(verdicts: Sequence[Verdict]) -> float | None:
     """The cascade's reward for a rollout, in [0, 1]; None when it was not verified.
 
-    0 when a required stage or grounded verification failed; otherwise the judge's score
-    when the judge ran, else 1. Duplicates are not penalised: a repeated good answer is
-    still a good answer for RL (de-duplication is for SFT). A rollout the structure,
-    validity and behaviour stages have not judged has no reward (never a free 1.0).
+    0 when a stage that judges the run (structure, validity, behaviour, answer, grounded)
+    failed; otherwise the judge's score when the judge ran, else 1. Duplicates are not
+    penalised: a repeated good answer is still a good answer for RL (de-duplication is for
+    SFT), and neither is a poorly written query (not the policy's doing). A rollout those
+    stages have not judged, or whose grounded check could not run, has no reward (never a
+    free 1.0).
     """
     stages = rollout_level(verdicts)
-    if any(stage not in stages for stage in (STRUCTURE, TOOL_VALIDITY, BEHAVIOUR)):
+    judged = (STRUCTURE, TOOL_VALIDITY, BEHAVIOUR, ANSWER, GROUNDED)
+    if any(stage not in stages for stage in judged):
         return None
-    for stage in (STRUCTURE, TOOL_VALIDITY, BEHAVIOUR, GROUNDED):
-        verdict = stages.get(stage)
-        if verdict is not None and not verdict.passed:
+    for stage in judged:
+        verdict = stages[stage]
+        if verdict.detail.get(NOT_CHECKED):
+            return None
+        if not verdict.passed:
             return 0.0
     judge = stages.get(JUDGE)
     if judge is not None and judge.score is not None:

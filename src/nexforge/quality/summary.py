@@ -17,7 +17,8 @@ class StageSummary:
     """One stage's counts for this run.
 
     ``skipped``: rollouts that already held a verdict from the stage (not redone).
-    ``not_checked``: rollouts the stage could not judge, by reason (no verdict stored).
+    ``not_checked``: rollouts the stage could not judge, by reason (grounded stores a
+    ``not checked`` verdict for them, which fails them and is re-tried by every verify).
     ``reasons``: failures by kind (``detail["problems"]``, else the reason).
     """
 

@@ -147,14 +147,14 @@ def _fill(tool: Tool, seen: dict[str, list[Any]], rng: random.Random) -> dict[st
     return arguments if validate_arguments(tool.spec, arguments) is None else None
 
 
-def _entities(tool_name: str) -> list[str]:
+def tool_entities(tool_name: str) -> list[str]:
     """``list_orders`` -> ``["order"]``: what a tool is about, by its name."""
     words = [w for w in tool_name.lower().replace("-", "_").split("_") if w and w not in _VERBS]
     return [w[:-1] if w.endswith("s") and len(w) > 3 else w for w in words]
 
 
 def _provides(tool: Tool) -> set[str]:
-    return {f"{entity}_id" for entity in _entities(tool.name)}
+    return {f"{entity}_id" for entity in tool_entities(tool.name)}
 
 
 def _harvest(tool_name: str, result: Any, seen: dict[str, list[Any]]) -> None:
@@ -162,7 +162,7 @@ def _harvest(tool_name: str, result: Any, seen: dict[str, list[Any]]) -> None:
     rows = result if isinstance(result, list) else [result]
     for row in rows:
         if isinstance(row, dict) and "id" in row:
-            for entity in _entities(tool_name):
+            for entity in tool_entities(tool_name):
                 _remember(seen, f"{entity}_id", row["id"])
     for key, value in scalars(result):
         _remember(seen, key, value)

@@ -14,11 +14,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nexforge.core.errors import NexForgeError
 from nexforge.models.base import Model
 from nexforge.models.settings import ModelSettings
+
+if TYPE_CHECKING:
+    from nexforge.synthesis.store import SynthesisStore
 
 Progress = Callable[[str], None]
 
@@ -47,7 +50,7 @@ class PipelineResult:
     store: Path
     queries_file: Path
     data: Path | None = None
-    stages: dict[str, dict[str, Any]] = field(default_factory=dict)
+    stages: dict[str, dict[str, Any] | None] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -153,4 +156,30 @@ async def run_pipeline(
             store, ExportOptions(format=options.export_format, output=result.data)
         )
         result.stages["export"] = exported.to_dict()
+        result.stages["sample"] = kept_sample(store)
     return result
+
+
+def kept_sample(store: SynthesisStore) -> dict[str, Any] | None:
+    """One rollout the default export keeps, as a reader looks at it: the query, every
+    call (with the agent that made it) and the final answer; None when none is kept."""
+    from nexforge.quality.policy import decide
+
+    verdicts = store.all_verdicts()
+    for rollout in store.rollouts():
+        if rollout.trajectory is None or not decide(verdicts.get(rollout.key, [])).keep:
+            continue
+        trajectory = rollout.trajectory
+        calls = [
+            {"agent": episode.agent, "tool": call.name, "arguments": call.arguments}
+            for episode in trajectory.episodes
+            for message in episode.messages
+            for call in message.tool_calls
+        ]
+        return {
+            "rollout": rollout.key,
+            "query": trajectory.query,
+            "calls": calls,
+            "answer": trajectory.final_output,
+        }
+    return None

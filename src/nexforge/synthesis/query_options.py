@@ -22,8 +22,11 @@ class QueryOptions:
     difficulty_mix: Mapping[str, float] = field(
         default_factory=lambda: dict(DEFAULT_DIFFICULTY_MIX)
     )
-    fit_check: bool = True
-    """Ask the model whether each query fits its persona and problem type (rewrite if not)."""
+    fit_check: bool = False
+    """Ask the model whether each query fits its persona and problem type (rewrite if not).
+    Off by default: the blueprint fixes what a query is about and the writer's checks hold
+    the text to it; a small model's fit verdicts were noise ("fits: the bike shop is
+    currently in a second language") and each one costs a model call."""
     fuzzify: bool = False
     """Rewrite each query vaguer and more human; the precise one goes to ``precise_text``."""
     grow_p: float = 0.0

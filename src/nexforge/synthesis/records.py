@@ -78,6 +78,8 @@ class QueryRecord(_Record):
     """Problem-type ids from the tree's root to the sampled node."""
     path_labels: list[str] = Field(default_factory=list)
     difficulty: str | None = None
+    type_tools: list[str] = Field(default_factory=list)
+    """The tools its problem type is solved with (the cascade's relevance check)."""
     evidence: list[Evidence] = Field(default_factory=list)
     expected: ExpectedOutcome | None = None
     user: UserSide | None = None

@@ -3,20 +3,23 @@ would a real person have said it.
 
 The fit check answers yes or no with a reason, and when the query does not fit, a
 rewrite that does. Fuzzification turns the precise request into a vaguer, more human
-one. Both must still name a record that was read (the same check as the writer's).
+one. A rewrite is held to the writer's own check (``writer.check_request``): still a
+request, still naming what the person knows and the details a run needs, still not
+holding its answer; one that fails is sent back, then dropped (the slot keeps the
+request it had).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from nexforge.architect.ask import AskSettings, StageProblems, StageUsage, ask
 from nexforge.architect.schema_parts import closed_object, text
 from nexforge.models.base import Model
+from nexforge.synthesis.blueprint import Blueprint
 from nexforge.synthesis.evidence import fold
-from nexforge.synthesis.writer import QueryTopic, describe_topic, require_anchor
+from nexforge.synthesis.writer import QueryTopic, check_request, describe_topic
 
 FIT_STAGE = "fit_check"
 FUZZY_STAGE = "fuzzy_query"
@@ -24,13 +27,12 @@ FUZZY_STAGE = "fuzzy_query"
 FIT_SYSTEM = """You check a request written for a support system. It must sound like the
 person described (their situation and style) and exercise the problem type given. If it
 does, say so and why. If it does not, say why and rewrite it so that it fits, keeping
-every record it names (ids, names, emails, SKUs) exactly. Call submit_fit_check."""
+every name, number and detail it states exactly. Call submit_fit_check."""
 
 FUZZY_SYSTEM = """You rewrite a precise request to a support system the way a real person
 would send it: vaguer, more casual, perhaps with a little context or a digression,
-leaving the assistant something to ask or look up. Keep at least one record it names
-(an id, a name, an email or a SKU) exactly, so the request can still be solved. Call
-submit_fuzzy_query."""
+leaving the assistant something to ask or look up. Keep every name, number and detail
+it states exactly, so the request can still be solved. Call submit_fuzzy_query."""
 
 
 @dataclass(frozen=True)
@@ -44,24 +46,32 @@ def fit_schema() -> dict[str, Any]:
     return closed_object({"fits": {"type": "boolean"}, "reason": text(240), "rewritten": text(600)})
 
 
-def normalize_fit(raw: dict[str, Any], anchors: Sequence[str]) -> FitVerdict:
+def _hold(text_: str, blueprint: Blueprint, details: dict[str, str]) -> None:
+    problems = check_request(text_, blueprint, details)
+    if problems:
+        raise StageProblems(problems)
+
+
+def normalize_fit(raw: dict[str, Any], blueprint: Blueprint, details: dict[str, str]) -> FitVerdict:
     reason = " ".join(str(raw.get("reason") or "").split())
     if raw.get("fits") is True:
         return FitVerdict(True, reason)
     rewritten = " ".join(str(raw.get("rewritten") or "").split())
     if not rewritten:
         raise StageProblems(["fits is false: give the rewritten request that fits"])
-    require_anchor(rewritten, anchors)
+    _hold(rewritten, blueprint, details)
     return FitVerdict(False, reason, rewritten)
 
 
-def normalize_fuzzy(raw: dict[str, Any], precise: str, anchors: Sequence[str]) -> str:
+def normalize_fuzzy(
+    raw: dict[str, Any], precise: str, blueprint: Blueprint, details: dict[str, str]
+) -> str:
     query = " ".join(str(raw.get("query") or "").split())
     if not query:
         raise StageProblems(["query is empty: write the rewritten request"])
     if fold(query) == fold(precise):
         raise StageProblems(["the request is unchanged: make it vaguer and more casual"])
-    require_anchor(query, anchors)
+    _hold(query, blueprint, details)
     return query
 
 
@@ -69,7 +79,8 @@ async def check_fit(
     model: Model,
     topic: QueryTopic,
     query: str,
-    anchors: Sequence[str],
+    blueprint: Blueprint,
+    details: dict[str, str],
     *,
     settings: AskSettings,
     usage: StageUsage,
@@ -80,7 +91,7 @@ async def check_fit(
         system=FIT_SYSTEM,
         prompt=f"{describe_topic(topic)}\nRequest: {query}",
         schema=fit_schema(),
-        normalize=lambda raw: normalize_fit(raw, anchors),
+        normalize=lambda raw: normalize_fit(raw, blueprint, details),
         settings=settings,
         usage=usage,
     )
@@ -91,7 +102,8 @@ async def fuzzify(
     model: Model,
     topic: QueryTopic,
     precise: str,
-    anchors: Sequence[str],
+    blueprint: Blueprint,
+    details: dict[str, str],
     *,
     settings: AskSettings,
     usage: StageUsage,
@@ -102,7 +114,7 @@ async def fuzzify(
         system=FUZZY_SYSTEM,
         prompt=f"{describe_topic(topic)}\nPrecise request: {precise}",
         schema=closed_object({"query": text(600)}),
-        normalize=lambda raw: normalize_fuzzy(raw, precise, anchors),
+        normalize=lambda raw: normalize_fuzzy(raw, precise, blueprint, details),
         settings=settings,
         usage=usage,
     )
