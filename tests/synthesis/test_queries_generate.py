@@ -33,7 +33,7 @@ from nexforge.runtime.config.framework import load_framework
 from nexforge.synthesis.fingerprint import framework_hash
 from nexforge.synthesis.grounding import MAX_ROWS, environment_run, read_evidence
 from nexforge.synthesis.problem_tree import ProblemTree
-from nexforge.synthesis.query_files import write_queries
+from nexforge.synthesis.query_files import read_queries, with_reference_states, write_queries
 from nexforge.synthesis.records import QueryRecord
 from nexforge.synthesis.store import SynthesisStore
 
@@ -320,3 +320,33 @@ async def test_a_request_that_is_only_a_record_name_goes_back_for_a_repair(
     for query in summary.queries:
         assert len(query.text.split()) >= 6
         assert any("a fragment, not a request" in note for note in query.notes)
+
+
+async def test_hand_written_reference_calls_get_their_end_state_when_read(
+    shop_dir: Path, tmp_path: Path
+) -> None:
+    environment = load_framework(shop_dir).environment
+    assert environment is not None
+    cancel = {"tool": "cancel_order", "arguments": {"order_id": 1004, "reason": "by mistake"}}
+    lines = [
+        {
+            "text": "Cancel order 1004 please, I booked it by mistake.",
+            "expected": {"calls": [cancel]},
+        },
+        {"text": "Where is my order 1002, please?", "expected": {"facts": ["shipped"]}},
+    ]
+    file = tmp_path / "q.jsonl"
+    file.write_text("\n".join(json.dumps(line) for line in lines), encoding="utf-8")
+
+    records = await with_reference_states(read_queries(file, "fh"), environment)
+
+    cancelled = records[0].expected
+    assert cancelled is not None and cancelled.state_hash is not None
+    assert cancelled.state_hash == await environment.replay_calls(
+        [("cancel_order", cancel["arguments"])]
+    )
+    assert records[1].expected is not None and records[1].expected.state_hash is None
+    bad = [{"text": "Refund it all now, please.", "expected": {"calls": [{"tool": "refund_all"}]}}]
+    file.write_text(json.dumps(bad[0]), encoding="utf-8")
+    with pytest.raises(NexForgeError, match="refund_all"):
+        await with_reference_states(read_queries(file, "fh"), environment)

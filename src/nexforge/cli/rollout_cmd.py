@@ -181,7 +181,7 @@ async def _rollout(
     from nexforge.runtime.config.framework import load_framework
     from nexforge.synthesis.engine_local import remaining_tasks, run_local
     from nexforge.synthesis.fingerprint import framework_hash
-    from nexforge.synthesis.query_files import read_queries
+    from nexforge.synthesis.query_files import read_queries, with_reference_states
     from nexforge.synthesis.rollout import RolloutContext, RolloutOptions, plan_tasks
     from nexforge.synthesis.store import SynthesisStore
 
@@ -191,7 +191,7 @@ async def _rollout(
     with SynthesisStore(store_path) as store:
         store.remember_framework(fh, loaded.name, loaded.source)
         if queries is not None:
-            records = read_queries(queries, fh)
+            records = await with_reference_states(read_queries(queries, fh), loaded.environment)
         else:
             records = store.queries(fh)
             if not records:

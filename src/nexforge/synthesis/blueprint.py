@@ -48,6 +48,8 @@ NAME_KEYS = (
 """Keys a person knows a record by, most natural first (``id`` is the fallback)."""
 MAX_FACT_CHARS = 60
 WRITE_CANDIDATES = 6
+MINOR_UNIT_SUFFIXES = ("_cents", "_pence", "_minor")
+_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
 QUANTITY_WORDS = frozenset({"quantity", "qty", "count", "amount", "copies", "number", "nights"})
 NUMBER_WORDS = (
     "zero",
@@ -252,10 +254,14 @@ def _plan_read(
 
 
 def _askable(row: Mapping[str, Any]) -> list[str]:
-    """Fields of a row a person asks about: plain values, not ids or names."""
+    """Fields of a row a person asks about: plain values, not ids or names. Amounts kept in
+    minor units (``total_cents``) and timestamps are left out: a correct answer says "80.00
+    EUR" or "30 December", which a check for the stored value would call wrong."""
     found = []
     for key, value in row.items():
         if key == "id" or is_identifying(key) or isinstance(value, bool) or value is None:
+            continue
+        if key.endswith(MINOR_UNIT_SUFFIXES) or _TIMESTAMP.search(str(value)):
             continue
         if isinstance(value, str | int | float) and 0 < len(str(value)) <= MAX_FACT_CHARS:
             found.append(key)

@@ -9,8 +9,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from nexforge.core.errors import ConfigError
+from nexforge.core.errors import ConfigError, NexForgeError
 from nexforge.synthesis.records import QueryRecord
+from nexforge.tools.environment import Environment
 
 
 def read_queries(path: str | Path, framework_hash: str) -> list[QueryRecord]:
@@ -49,6 +50,28 @@ def read_queries(path: str | Path, framework_hash: str) -> list[QueryRecord]:
     if not records:
         raise ConfigError("the file holds no queries", file=file)
     return records
+
+
+async def with_reference_states(
+    records: list[QueryRecord], environment: Environment | None
+) -> list[QueryRecord]:
+    """Hand-written or imported queries whose expected outcome has reference calls but no
+    end state get one: the calls replayed on a fresh copy of the environment (as
+    ``verify`` and ``eval framework`` do), so a run that changes the wrong record fails.
+    Raises ConfigError for a reference call to a tool the environment does not have."""
+    done: list[QueryRecord] = []
+    for record in records:
+        expected = record.expected
+        if environment is None or expected is None or not expected.calls or expected.state_hash:
+            done.append(record)
+            continue
+        try:
+            state = await environment.replay_calls([(c.tool, c.arguments) for c in expected.calls])
+        except (NexForgeError, ValueError) as exc:
+            raise ConfigError(f"query {record.text[:60]!r}: reference calls: {exc}") from exc
+        filled = expected.model_copy(update={"state_hash": state})
+        done.append(record.model_copy(update={"expected": filled}))
+    return done
 
 
 def write_queries(path: str | Path, records: Iterable[QueryRecord]) -> int:
