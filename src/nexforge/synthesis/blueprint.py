@@ -114,7 +114,7 @@ class Blueprint:
         assert self.call is not None
         verb = " ".join(self.call.tool.split("_"))
         details = [
-            f"{k.replace('_', ' ')} {v}"
+            f"{k.replace('_', ' ')} {_spoken(v)}"
             for k, v in self.call.arguments.items()
             if not k.endswith("_id") and k != "id" and k not in self.call.free
         ]
@@ -279,6 +279,7 @@ def _plan_write(
 ) -> Blueprint | None:
     properties: dict[str, Any] = dict(parameters.get("properties", {}))
     required = [str(p) for p in parameters.get("required", [])]
+    defs: Mapping[str, Any] = parameters.get("$defs", {})
     own = tool_entities(tool)
     arguments: dict[str, Any] = {}
     free: list[str] = []
@@ -301,7 +302,7 @@ def _plan_write(
             if target is None or entity in own:
                 target = (entity, row)
             continue
-        value = _fill(name, schema, rows, rng, known, nested=False)
+        value = _fill(name, schema, rows, rng, known, nested=False, defs=defs)
         if value is _FREE:
             free.append(name)
         elif value is None:
@@ -341,6 +342,7 @@ def _fill(
     known: list[Known],
     *,
     nested: bool,
+    defs: Mapping[str, Any],
 ) -> Any:
     """A value for one parameter: an allowed value, a small quantity, a real record's
     SKU or code inside a list of items; ``_FREE`` for text the person words (a top-level
@@ -356,11 +358,11 @@ def _fill(
         known.append(Known(f"{name} {value}", str(value)))
         return value
     if kind == "array" and isinstance(schema.get("items"), dict):
-        item = schema["items"]
+        item = _resolve(schema["items"], defs)
         if item.get("type") == "object":
             props = item.get("properties", {})
             filled = {
-                k: _fill(k, props.get(k, {}), rows, rng, known, nested=True)
+                k: _fill(k, props.get(k, {}), rows, rng, known, nested=True, defs=defs)
                 for k in item.get("required", list(props))
             }
             if any(v is None or v is _FREE for v in filled.values()):
@@ -378,6 +380,24 @@ def _fill(
     if kind == "string":
         return _FREE
     return None
+
+
+def _spoken(value: Any) -> str:
+    """``[{"sku": "GR-LOCK", "quantity": 2}]`` -> ``sku GR-LOCK, quantity 2``."""
+    if isinstance(value, list):
+        return "; ".join(_spoken(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k.replace('_', ' ')} {_spoken(v)}" for k, v in value.items())
+    return str(value)
+
+
+def _resolve(schema: Mapping[str, Any], defs: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A local ``{"$ref": "#/$defs/Name"}`` replaced by its definition."""
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        found = defs.get(ref.removeprefix("#/$defs/"))
+        return found if isinstance(found, dict) else {}
+    return schema
 
 
 def _enum(schema: Mapping[str, Any]) -> list[Any]:
