@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from nexforge.synthesis.query_quality import query_problems
 from nexforge.synthesis.store import SynthesisStore
 from run_cli import nexforge
 
@@ -31,13 +32,15 @@ def test_pipeline_on_the_embedded_model_and_its_resume(
     assert first.returncode == 0, first.stderr[-3000:]
     stages = json.loads(first.stdout)["stages"]
     assert stages["check"]["passed"]
-    assert stages["queries"]["accepted"] == 2
-    assert stages["rollout"]["done"] + stages["rollout"]["failed"] == 2
+    # The small model may not word every slot acceptably: fewer queries, never junk ones.
+    accepted = stages["queries"]["accepted"]
+    assert 1 <= accepted <= 2
+    assert stages["rollout"]["done"] + stages["rollout"]["failed"] == accepted
     verified = stages["verify"]["stages"]
     for stage in ("structure", "tool_validity", "behaviour", "dedup"):
-        assert verified[stage]["passed"] + verified[stage]["failed"] == 2, stage
+        assert verified[stage]["passed"] + verified[stage]["failed"] == accepted, stage
     judged = verified["judge"]
-    assert judged["passed"] + judged["failed"] + judged["not_checked"] == 2
+    assert judged["passed"] + judged["failed"] + judged["not_checked"] == accepted
     with SynthesisStore(out / "store.sqlite") as store:
         for rollout in store.rollouts():
             for verdict in store.verdicts(rollout.key):
@@ -47,7 +50,7 @@ def test_pipeline_on_the_embedded_model_and_its_resume(
     data = Path(json.loads(first.stdout)["data"])
     lines = data.read_text(encoding="utf-8").splitlines()
     assert len(lines) == exported["samples"]["written"]
-    assert exported["rollouts"]["kept"] + sum(exported["rollouts"]["dropped"].values()) == 2
+    assert exported["rollouts"]["kept"] + sum(exported["rollouts"]["dropped"].values()) == accepted
     for line in lines:
         sample = json.loads(line)
         assert sample["messages"][0]["role"] == "system"
@@ -55,10 +58,12 @@ def test_pipeline_on_the_embedded_model_and_its_resume(
 
     with SynthesisStore(out / "store.sqlite") as store:
         queries = store.queries()
-        assert len(queries) == 2
+        assert len(queries) == accepted
         for query in queries:
             assert query.evidence and query.persona and len(query.path) >= 2
-            assert len(query.text.split()) >= 6
+            assert query_problems(query.text) == []
+            assert query.expected is not None
+            assert query.expected.facts or query.expected.state_hash
         rollouts = list(store.rollouts())
         assert {r.query_key for r in rollouts} == {q.key for q in queries}
         assert all(r.trajectory is not None for r in rollouts)
@@ -68,6 +73,6 @@ def test_pipeline_on_the_embedded_model_and_its_resume(
     resumed = json.loads(again.stdout)["stages"]
     assert resumed["queries"]["new"] == 0 and resumed["queries"]["model_calls"] == 0
     assert resumed["rollout"]["done"] + resumed["rollout"]["failed"] == 0
-    assert resumed["rollout"]["already_done"] == 2
-    assert resumed["verify"]["stages"]["structure"]["skipped"] == 2
+    assert resumed["rollout"]["already_done"] == accepted
+    assert resumed["verify"]["stages"]["structure"]["skipped"] == accepted
     assert resumed["export"]["samples"]["written"] == exported["samples"]["written"]
