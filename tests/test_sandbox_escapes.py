@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from nexforge.tools import ToolContext, ToolOutcome, execute_tool, make_builtin, make_run_workspace
-from nexforge.tools.sandbox import SANDBOX_UID, child_uid_for, isolation_report
+from nexforge.tools.sandbox import SANDBOX_UID, SHM_BYTES, child_uid_for, isolation_report
 from procfs import marked, until
 
 SECRETS = {"NEXFORGE_API_KEY": "nf-1", "OPENAI_API_KEY": "sk-2", "AWS_SECRET_ACCESS_KEY": "aws-3"}
@@ -259,6 +259,35 @@ async def test_child_inherits_no_open_file_of_the_parent(ctx: ToolContext, root_
         os.set_inheritable(fh.fileno(), True)  # even an inheritable fd stays behind
         outcome = await shell(ctx, f"cat <&{fh.fileno()}")
     assert "Bad file descriptor" in outcome.content and "root only" not in outcome.content
+
+
+# --- /dev/shm: the child's own, bounded in total, gone with the call ------------------------
+
+
+async def _private_shm_or_skip() -> None:
+    if not (await isolation_report()).private_shm:
+        pytest.skip("no mount namespace here: children share the host's /dev/shm (see doctor)")
+
+
+async def test_dev_shm_writes_do_not_survive_the_call(ctx: ToolContext) -> None:
+    await _private_shm_or_skip()
+    name = f"nexforge-shm-{uuid.uuid4().hex}"
+    wrote = await shell(ctx, f"head -c 1M /dev/zero > /dev/shm/{name} && ls /dev/shm")
+    assert stdout(wrote).split() == [name]  # written, in a /dev/shm holding nothing else
+    assert lstat(f"/dev/shm/{name}") is None  # not in the host's
+    later = await shell(ctx, f"ls -A /dev/shm; test -e /dev/shm/{name} || echo gone")
+    assert stdout(later).split() == ["gone"]
+
+
+async def test_dev_shm_is_capped_in_total_not_just_per_file(ctx: ToolContext) -> None:
+    await _private_shm_or_skip()
+    # Each file stays under RLIMIT_FSIZE (64 MiB); together they would pass the total.
+    files = SHM_BYTES // (48 * 1024**2) + 2
+    script = "; ".join(f"head -c 48M /dev/zero > /dev/shm/f{n}" for n in range(files))
+    outcome = await shell(ctx, f"{script}; cat /dev/shm/f* | wc -c")
+    assert "No space left on device" in outcome.content
+    used = int(stdout(outcome))
+    assert used <= SHM_BYTES
 
 
 # --- network ------------------------------------------------------------------------------
