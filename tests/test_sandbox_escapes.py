@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from loopback import loopback_listener
 from nexforge.tools import ToolContext, ToolOutcome, execute_tool, make_builtin, make_run_workspace
 from nexforge.tools.sandbox import SANDBOX_UID, SHM_BYTES, child_uid_for, isolation_report
 from procfs import marked, until
@@ -296,15 +297,7 @@ async def test_dev_shm_is_capped_in_total_not_just_per_file(ctx: ToolContext) ->
 async def test_child_cannot_reach_a_loopback_server(ctx: ToolContext) -> None:
     if not (await isolation_report()).network_isolated:
         pytest.skip("unshare --net is not available here; children share the host network")
-    accepted = asyncio.Event()
-
-    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        accepted.set()
-        writer.close()
-
-    server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    async with server:
+    async with loopback_listener() as (port, accepted):
         connect = f"import socket; socket.create_connection(('127.0.0.1', {port}), 2)"
         via_python = await python(ctx, connect)
         via_shell = await shell(ctx, f"exec 3<>/dev/tcp/127.0.0.1/{port}")

@@ -114,12 +114,15 @@ class Isolation:
         limits: dict[int, int],
         network: bool = False,
         expose: Sequence[Path] = (),
+        noexec_cwd: bool = False,
     ) -> Launch:
         """Start ``argv`` in ``cwd`` as ``uid`` (when privileges are dropped) under
         ``limits``. ``network`` keeps the host network; ``expose`` lists folders the child
         must read (an interpreter, a server's install) although they lie in folders its uid
         may not enter: with a mount namespace they are made visible read-only, as is
-        ``cwd`` (writable, as its permissions say); nothing else of those folders is."""
+        ``cwd`` (writable, as its permissions say); nothing else of those folders is.
+        ``noexec_cwd`` mounts ``cwd`` noexec for the child (with a mount namespace): it
+        can execute nothing found there."""
         if not self.namespaces:
             kwargs: dict[str, Any] = {"preexec_fn": _setrlimits(limits)}
             if self.drops_privileges:
@@ -133,9 +136,15 @@ class Isolation:
             flags.append("--map-current-user")  # a user namespace, where mounting is allowed
         steps = ["set -e"]
         if self.private_shm:
-            steps.append(_mount_shm(tool["mount"]))
+            mount = tool["mount"]
+            steps.append(_mount_shm(mount))
             if self.drops_privileges:
-                steps += _expose(tool["mount"], uid, [(cwd, True), *((p, False) for p in expose)])
+                steps += _expose(mount, uid, [(cwd, True), *((p, False) for p in expose)])
+            if noexec_cwd:
+                real = os.path.realpath(cwd)
+                steps.append(shlex.join([mount, "--bind", real, real]))
+                steps.append(shlex.join([mount, "-o", "remount,bind,noexec,nosuid,nodev", real]))
+            steps.append(shlex.join(["cd", str(cwd)]))  # onto what was just mounted there
         run = [tool["prlimit"], *(f"--{_PRLIMIT_NAMES[r]}={v}:{v}" for r, v in limits.items())]
         if self.drops_privileges:
             run += ["--", tool["setpriv"], f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
