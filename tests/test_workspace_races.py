@@ -9,6 +9,7 @@ secret is a root-only file the child may link to but never read.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import tempfile
@@ -19,9 +20,11 @@ from typing import Any
 
 import pytest
 
+from nexforge.testing import MockOpenAIServer, MockReply
 from nexforge.tools import ToolContext, ToolOutcome, execute_tool, make_builtin, make_run_workspace
 from nexforge.tools import workspace as workspace_module
 from procfs import until
+from run_cli import nexforge
 
 SECRET = "root only: the child must never see this"
 VICTIM = "root's file, never to be written by a tool\n"
@@ -204,3 +207,68 @@ async def test_link_swaps_racing_every_file_tool_never_lead_outside(
     assert sum(tries.values()) > 100 and int(swaps.split()[-1]) > 100  # both really raced
     assert sum(leaks.values()) == 0, (leaks, tries)
     assert untouched(root_dir)
+
+
+# --- the same attacks through `nexforge run` (a run workspace of its own, no --workspace) ---
+
+ATTACKER = """
+name: attacker
+system_prompt: You do what you are asked.
+tools:
+  - builtin: read_file
+  - builtin: run_shell
+  - builtin: run_python
+limits: {max_steps: 6, max_parallel_tools: 8}
+"""
+
+
+def scripted(steps: list[list[dict[str, Any]]]) -> MockOpenAIServer:
+    """A model server answering the n-th request with the n-th list of calls, then "done"."""
+
+    def respond(request: dict[str, Any]) -> MockReply:
+        done = sum(m["role"] == "assistant" for m in request["messages"])
+        return MockReply(tool_calls=steps[done]) if done < len(steps) else MockReply("done")
+
+    return MockOpenAIServer(responder=respond)
+
+
+def run_attack(tmp_path: Path, steps: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """``nexforge run`` of the attacker on a scripted model; the tool messages it got."""
+    agent = tmp_path / "attacker.yaml"
+    agent.write_text(ATTACKER)
+    with scripted(steps) as model:
+        env = {"NEXFORGE_BASE_URL": model.url, "NEXFORGE_MODEL": "mock-model"}
+        proc = nexforge("run", str(agent), "go", "--json", env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    payload = json.loads(proc.stdout)
+    assert payload["stop_reason"] == "completed", payload["stop_reason"]
+    (episode,) = payload["trajectory"]["episodes"]
+    return [m for m in episode["messages"] if m["role"] == "tool"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the file tools only hold more rights as root")
+def test_the_reported_race_through_nexforge_run(tmp_path: Path, root_dir: Path) -> None:
+    setup = f"mkfifo a && ln -s {root_dir}/secret.txt l"
+    steps = [
+        [{"name": "run_shell", "arguments": {"command": setup}}],
+        [
+            {"name": "run_python", "arguments": {"code": FIFO_READ_SWAP}},
+            {"name": "read_file", "arguments": {"path": "a"}},
+        ],
+    ]
+    for _ in range(3):  # as often as the red team ran it
+        results = run_attack(tmp_path, steps)
+        read = next(m for m in results if m["name"] == "read_file")
+        assert read["is_error"] and "not a regular file" in read["content"], read
+        assert not [m for m in results if SECRET in m["content"]]
+
+
+def test_read_file_on_fifos_does_not_hang_the_run(tmp_path: Path) -> None:
+    # Eight reads of a FIFO nobody writes used to take every worker of the default
+    # executor and keep `nexforge run` from exiting.
+    reads = [{"name": "read_file", "arguments": {"path": "f"}}] * 8
+    steps = [[{"name": "run_shell", "arguments": {"command": "mkfifo f"}}], reads]
+    results = run_attack(tmp_path, steps)
+    refused = [m for m in results if m["name"] == "read_file"]
+    assert len(refused) == 8
+    assert all(m["is_error"] and "not a regular file" in m["content"] for m in refused)
