@@ -144,7 +144,8 @@ class Isolation:
                 real = os.path.realpath(cwd)
                 steps.append(shlex.join([mount, "--bind", real, real]))
                 steps.append(shlex.join([mount, "-o", "remount,bind,noexec,nosuid,nodev", real]))
-            steps.append(shlex.join(["cd", str(cwd)]))  # onto what was just mounted there
+            # Onto what was just mounted there; cd leaves OLDPWD behind, nothing of ours.
+            steps += [shlex.join(["cd", str(cwd)]), "unset OLDPWD"]
         run = [tool["prlimit"], *(f"--{_PRLIMIT_NAMES[r]}={v}:{v}" for r, v in limits.items())]
         if self.drops_privileges:
             run += ["--", tool["setpriv"], f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]

@@ -93,13 +93,21 @@ def make_run_workspace(prefix: str = "nexforge-run-") -> Path:
 
 
 @functools.cache
-def _runs_folder() -> str | None:
-    """As root, one folder per process that only root may write, where others may only
-    pass through; otherwise the usual temp folder."""
+def _runs_folder() -> Path | None:
+    """As root, a folder only root may write and others may only pass through (shared by
+    NexForge processes; a private one if someone else holds its name); else None, the
+    usual temp folder."""
     if not running_as_root():
         return None
-    folder = tempfile.mkdtemp(prefix="nexforge-runs-")
-    Path(folder).chmod(0o711)
+    shared = Path(tempfile.gettempdir()) / "nexforge-runs"
+    with contextlib.suppress(FileExistsError):
+        shared.mkdir(mode=0o711)
+    info = shared.lstat()
+    if stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid() and not info.st_mode & 0o022:
+        folder = shared
+    else:
+        folder = Path(tempfile.mkdtemp(prefix="nexforge-runs-"))
+    folder.chmod(0o711)
     return folder
 
 
