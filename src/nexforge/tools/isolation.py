@@ -237,12 +237,14 @@ async def sandbox_isolation() -> Isolation:
 async def _probe_isolation() -> Isolation:
     found = {name: shutil.which(name, path=CHILD_PATH) for name in _TOOLS}
     tools = tuple((name, path) for name, path in found.items() if path is not None)
+    present = {name for name, _ in tools}
     root = running_as_root()
-    needed = {"unshare", "prlimit", "sh", "mount"} | ({"setpriv"} if root else set())
-    if needed <= set(dict(tools)):
+    if {"unshare", "prlimit", "sh"} | ({"setpriv"} if root else set()) <= present:
         # Best first. A PID namespace ends with its init (the unshare child), and the
         # kernel then kills everything in it, even a process that left the group.
         for namespaces in (("net", "mount", "pid"), ("net", "pid"), ("net",)):
+            if "mount" in namespaces and "mount" not in present:
+                continue
             candidate = Isolation(tools, namespaces, drops_privileges=root)
             if await _works(candidate):
                 logger.debug("sandbox: children run via %s", candidate.describe())
