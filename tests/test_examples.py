@@ -10,6 +10,7 @@ import pytest
 from nexforge.models.settings import ModelSettings
 from nexforge.runtime.config import load_agent
 from nexforge.testing import ScriptedModel, call, say
+from nexforge.tools import make_run_workspace
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -125,8 +126,12 @@ async def test_stockroom_example_on_the_embedded_model(
     assert results and not results[0].is_error and "city bikes" in (results[0].content or "")
 
 
-async def test_meeting_notes_example_uses_two_real_mcp_servers(tmp_path: Path) -> None:
+async def test_meeting_notes_example_uses_two_real_mcp_servers() -> None:
     from nexforge.tools.mcp import close_shared_servers
+
+    # A run workspace: the per_run server runs as its uid (a root-owned folder given as
+    # the workspace would be read-only to it, as to run_shell).
+    workspace = make_run_workspace()
 
     agent = load_agent(EXAMPLES / "meeting_notes" / "lead.yaml")
     entity = {"name": "design review", "entityType": "meeting", "observations": ["15:00 Paris"]}
@@ -146,9 +151,11 @@ async def test_meeting_notes_example_uses_two_real_mcp_servers(tmp_path: Path) -
     )
     try:
         with model:
-            result = await agent.arun("Note the design review", model=model, workspace=tmp_path)
+            result = await agent.arun("Note the design review", model=model, workspace=workspace)
+        written = (workspace / "memory.jsonl").is_file()
     finally:
         await close_shared_servers()
+        shutil.rmtree(workspace, ignore_errors=True)
     assert result.stop_reason == "completed"
     lead = result.trajectory.root_episode()
     time_result = next(m for m in lead.messages if m.name == "get_current_time")
@@ -156,4 +163,4 @@ async def test_meeting_notes_example_uses_two_real_mcp_servers(tmp_path: Path) -
     scribe = next(e for e in result.trajectory.episodes if e.agent == "scribe")
     found = [m for m in scribe.messages if m.name == "search_nodes"]
     assert found and "design review" in (found[0].content or "")
-    assert (tmp_path / "memory.jsonl").is_file()  # the per-run server wrote into the workspace
+    assert written  # the per-run server wrote into the workspace

@@ -84,6 +84,7 @@ def test_unknown_server_is_a_config_error(tmp_path: Path) -> None:
         ("{command: x, url: 'http://127.0.0.1:1/mcp'}", "mcp_servers.time", "exactly one of"),
         ("{args: [a]}", "mcp_servers.time", "exactly one of"),
         ("{command: x, headers: {a: b}}", "mcp_servers.time", "headers apply to a url"),
+        ("{command: x, scope: shared, network: true}", "mcp_servers.time", "per_run commands"),
         ("{command: x, timeout: 3}", "mcp_servers.time.timeout", "unknown key"),
         ("{command: no-such-mcp-server-here}", "mcp_servers.time.command", "not found"),
     ],

@@ -4,16 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from nexforge.tools import make_run_workspace
 from nexforge.tools.mcp import McpConnection, McpServerConfig, ServerLaunch, call_tool, make_launch
-from test_mcp_support import alive, descendants, make_repo, requires, server_pids, wait_until
+from test_mcp_support import (
+    alive,
+    descendants,
+    give_tree_to_owner,
+    make_repo,
+    requires,
+    server_pids,
+    wait_until,
+)
 
 
 @dataclass
@@ -85,16 +95,25 @@ def _params() -> list[Any]:
     return [pytest.param(name, marks=requires(c.command), id=name) for name, c in CASES.items()]
 
 
-def _connect(case: Case, tmp_path: Path, **overrides: Any) -> McpConnection:
-    config, workspace = case.make(tmp_path)
-    launch: ServerLaunch = make_launch(case.command, config.model_copy(update=overrides), tmp_path)
+@pytest.fixture
+def run_dir() -> Iterator[Path]:
+    """A run workspace: per_run servers run sandboxed as its uid, so it must be theirs."""
+    path = make_run_workspace()
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _connect(case: Case, run_dir: Path, **overrides: Any) -> McpConnection:
+    config, workspace = case.make(run_dir)
+    give_tree_to_owner(run_dir)
+    launch: ServerLaunch = make_launch(case.command, config.model_copy(update=overrides), run_dir)
     return McpConnection(launch, workspace=workspace)
 
 
 @pytest.mark.parametrize("name", _params())
-async def test_list_call_error_timeout(name: str, tmp_path: Path) -> None:
+async def test_list_call_error_timeout(name: str, run_dir: Path) -> None:
     case = CASES[name]
-    connection = _connect(case, tmp_path)
+    connection = _connect(case, run_dir)
     try:
         tools = await connection.start()
         assert case.tools <= {t.name for t in tools}
@@ -120,9 +139,9 @@ async def test_list_call_error_timeout(name: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("name", _params())
-async def test_crash_is_restarted_once_then_fails(name: str, tmp_path: Path) -> None:
+async def test_crash_is_restarted_once_then_fails(name: str, run_dir: Path) -> None:
     case = CASES[name]
-    connection = _connect(case, tmp_path)
+    connection = _connect(case, run_dir)
     tool, args, _ = case.good
     try:
         await connection.start()
@@ -155,9 +174,9 @@ async def test_crash_is_restarted_once_then_fails(name: str, tmp_path: Path) -> 
 
 
 @pytest.mark.parametrize("name", _params())
-async def test_close_leaves_no_processes(name: str, tmp_path: Path) -> None:
+async def test_close_leaves_no_processes(name: str, run_dir: Path) -> None:
     case = CASES[name]
-    connection = _connect(case, tmp_path)
+    connection = _connect(case, run_dir)
     await connection.start()
     pids = server_pids(case.command)
     assert len(pids) == 1

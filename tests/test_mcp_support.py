@@ -72,8 +72,20 @@ def descendants(root: int) -> list[int]:
 
 
 def server_pids(fragment: str) -> list[int]:
-    """Our live child processes whose command line contains ``fragment``."""
-    return [pid for pid in descendants(os.getpid()) if fragment in _cmdline(pid)]
+    """Our live child processes whose command line contains ``fragment``; for a sandboxed
+    server, the server itself, not the ``unshare`` that launched it."""
+    return [
+        pid
+        for pid in descendants(os.getpid())
+        if fragment in _cmdline(pid) and Path(_cmdline(pid).split(" ", 1)[0]).name != "unshare"
+    ]
+
+
+def give_tree_to_owner(folder: Path) -> None:
+    """Everything below ``folder`` owned by ``folder``'s owner (a run workspace's uid)."""
+    owner = folder.stat()
+    for path in folder.rglob("*"):
+        os.lchown(path, owner.st_uid, owner.st_gid)
 
 
 def wait_until(condition: object, timeout_s: float = 5.0) -> bool:

@@ -20,8 +20,9 @@ from typing import Any
 
 import pytest
 
+from loopback import loopback_listener
 from nexforge.tools import ToolContext, ToolOutcome, execute_tool, make_builtin, make_run_workspace
-from nexforge.tools.sandbox import SANDBOX_UID, child_uid_for, isolation_report
+from nexforge.tools.sandbox import SANDBOX_UID, SHM_BYTES, child_uid_for, isolation_report
 from procfs import marked, until
 
 SECRETS = {"NEXFORGE_API_KEY": "nf-1", "OPENAI_API_KEY": "sk-2", "AWS_SECRET_ACCESS_KEY": "aws-3"}
@@ -261,21 +262,42 @@ async def test_child_inherits_no_open_file_of_the_parent(ctx: ToolContext, root_
     assert "Bad file descriptor" in outcome.content and "root only" not in outcome.content
 
 
+# --- /dev/shm: the child's own, bounded in total, gone with the call ------------------------
+
+
+async def _private_shm_or_skip() -> None:
+    if not (await isolation_report()).private_shm:
+        pytest.skip("no mount namespace here: children share the host's /dev/shm (see doctor)")
+
+
+async def test_dev_shm_writes_do_not_survive_the_call(ctx: ToolContext) -> None:
+    await _private_shm_or_skip()
+    name = f"nexforge-shm-{uuid.uuid4().hex}"
+    wrote = await shell(ctx, f"head -c 1M /dev/zero > /dev/shm/{name} && ls /dev/shm")
+    assert stdout(wrote).split() == [name]  # written, in a /dev/shm holding nothing else
+    assert lstat(f"/dev/shm/{name}") is None  # not in the host's
+    later = await shell(ctx, f"ls -A /dev/shm; test -e /dev/shm/{name} || echo gone")
+    assert stdout(later).split() == ["gone"]
+
+
+async def test_dev_shm_is_capped_in_total_not_just_per_file(ctx: ToolContext) -> None:
+    await _private_shm_or_skip()
+    # Each file stays under RLIMIT_FSIZE (64 MiB); together they would pass the total.
+    files = SHM_BYTES // (48 * 1024**2) + 2
+    script = "; ".join(f"head -c 48M /dev/zero > /dev/shm/f{n}" for n in range(files))
+    outcome = await shell(ctx, f"{script}; cat /dev/shm/f* | wc -c")
+    assert "No space left on device" in outcome.content
+    used = int(stdout(outcome))
+    assert used <= SHM_BYTES
+
+
 # --- network ------------------------------------------------------------------------------
 
 
 async def test_child_cannot_reach_a_loopback_server(ctx: ToolContext) -> None:
     if not (await isolation_report()).network_isolated:
         pytest.skip("unshare --net is not available here; children share the host network")
-    accepted = asyncio.Event()
-
-    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        accepted.set()
-        writer.close()
-
-    server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    async with server:
+    async with loopback_listener() as (port, accepted):
         connect = f"import socket; socket.create_connection(('127.0.0.1', {port}), 2)"
         via_python = await python(ctx, connect)
         via_shell = await shell(ctx, f"exec 3<>/dev/tcp/127.0.0.1/{port}")

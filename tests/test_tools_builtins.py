@@ -110,6 +110,49 @@ async def test_read_file_errors(ctx: ToolContext) -> None:
     assert (await call("read_file", ctx, path="d")).content == "'d' is a directory; use list_dir"
 
 
+async def test_only_regular_files_and_directories_are_opened(ctx: ToolContext) -> None:
+    # A FIFO nobody writes (or reads) would block an ordinary open for good.
+    os.mkfifo(ctx.workspace / "fifo")
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(ctx.workspace / "sock"))
+        for name in ("fifo", "sock"):
+            for tool, extra in [("read_file", {}), ("write_file", {"content": "x"})]:
+                outcome = await asyncio.wait_for(call(tool, ctx, path=name, **extra), 30)
+                assert outcome.is_error and "not a regular file" in outcome.content, outcome
+    assert (await call("search_files", ctx, pattern="x")).content == "no matches"
+
+
+async def test_links_inside_the_workspace_are_not_followed(ctx: ToolContext) -> None:
+    (ctx.workspace / "real").mkdir()
+    (ctx.workspace / "real" / "f.txt").write_text("text\n")
+    (ctx.workspace / "dir_link").symlink_to("real")
+    (ctx.workspace / "file_link").symlink_to("real/f.txt")
+    for tool, path in [("read_file", "file_link"), ("read_file", "dir_link/f.txt")]:
+        outcome = await call(tool, ctx, path=path)
+        assert outcome.content == (
+            f"path '{path}' is or passes through a symbolic link; file tools do not follow links"
+        )
+    assert (await call("list_dir", ctx)).content == "dir_link\nfile_link\nreal/"
+    assert (
+        await call("read_file", ctx, path=str(ctx.workspace / "real/f.txt"))
+    ).content == "text\n"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can link any file; the tools run as it")
+async def test_a_hard_link_to_a_file_of_another_owner_is_refused(
+    ctx: ToolContext, tmp_path: Path
+) -> None:
+    (tmp_path / "roots.txt").write_text("root's\n")  # /tmp and the workspace: one filesystem?
+    try:
+        os.link(tmp_path / "roots.txt", ctx.workspace / "hard.txt")
+    except OSError:
+        pytest.skip("the workspace is on another filesystem than pytest's folder")
+    for tool, extra in [("read_file", {}), ("write_file", {"content": "x"})]:
+        outcome = await call(tool, ctx, path="hard.txt", **extra)
+        assert "is a hard link to a file the workspace's owner does not own" in outcome.content
+    assert (tmp_path / "roots.txt").read_text() == "root's\n"
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="ownership hand-over applies only as root")
 async def test_files_written_as_root_are_writable_by_the_shell_user(ctx: ToolContext) -> None:
     await call("write_file", ctx, path="a/b.txt", content="one\n")

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -164,6 +167,42 @@ async def test_sync_tool_timeout() -> None:
 
     outcome = await execute_tool(make(block, timeout_s=0.05), {}, CTX)
     assert outcome == ToolOutcome("tool 'block' timed out after 0.05s", is_error=True)
+
+
+HUNG_TOOL_SCRIPT = """
+import asyncio, threading
+from pathlib import Path
+from nexforge.tools import ToolContext, execute_tool, tool_from_function
+
+def hang() -> str:
+    threading.Event().wait()  # never set: a tool stuck for good (a FIFO read, a lock...)
+    return "never"
+
+def quick() -> str:
+    return "quick"
+
+async def main() -> None:
+    ctx = ToolContext(workspace=Path("/tmp"))
+    hung = tool_from_function(hang, timeout_s=0.2)
+    outcomes = await asyncio.gather(*(execute_tool(hung, {}, ctx) for _ in range(HUNG)))
+    print(sum(o.is_error and "timed out" in o.content for o in outcomes))
+    print((await execute_tool(tool_from_function(quick), {}, ctx)).content)
+
+asyncio.run(main())
+"""
+
+
+def test_sync_tools_stuck_past_their_timeout_hold_no_shared_worker_nor_the_exit() -> None:
+    # More stuck calls than the default executor has workers (min(32, cpus + 4)): with
+    # asyncio.to_thread the quick tool after them would time out, and asyncio.run would
+    # wait for the stuck threads at exit, forever.
+    hung = (os.cpu_count() or 1) + 8
+    script = HUNG_TOOL_SCRIPT.replace("HUNG", str(hung))
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [str(hung), "quick"]
 
 
 async def test_timeout_error_raised_by_the_tool_is_not_reported_as_our_timeout() -> None:

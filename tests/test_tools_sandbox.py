@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from nexforge.tools import make_run_workspace, run_subprocess
-from nexforge.tools.sandbox import child_uid_for
+from nexforge.tools.sandbox import child_uid_for, isolation_report
 from procfs import marked, until
 
 
@@ -152,3 +154,59 @@ async def test_child_runs_unprivileged_when_we_are_root(workspace: Path) -> None
     assert expected != 0 and (int(uid), int(gid), groups) == (expected, expected, str(expected))
     assert 0 < int(nproc) <= 256  # the container's hard limit may be lower
     assert (workspace / "made").stat().st_uid == expected
+
+
+@pytest.fixture
+def closed_dir() -> Iterator[Path]:
+    """A root-owned 0700 folder (like /root) holding a world-readable folder and a secret."""
+    path = Path(tempfile.mkdtemp(prefix="nexforge-closed-"))
+    (path / "open").mkdir(mode=0o755)
+    (path / "open" / "tool.txt").write_text("readable\n")
+    (path / "secret.txt").write_text("root only\n")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only an unprivileged child meets closed folders")
+async def test_folders_behind_a_closed_one_are_exposed_read_only_and_nothing_else(
+    closed_dir: Path,
+) -> None:
+    if not (await isolation_report()).private_shm:
+        pytest.skip("no mount namespace here: nothing can be exposed (see doctor)")
+    workspace = closed_dir / "open" / "ws"  # a user-given workspace behind a closed folder
+    workspace.mkdir(mode=0o777)
+    workspace.chmod(0o777)
+    probe = (
+        f"cat {closed_dir}/open/tool.txt; echo made > {workspace}/made && cat {workspace}/made; "
+        f"ls {closed_dir}; cat {closed_dir}/secret.txt; touch {closed_dir}/open/x"
+    )
+    hidden = await run_subprocess(
+        ["bash", "-c", probe], cwd=workspace, timeout_s=30, max_output_chars=10_000
+    )
+    assert "readable" not in hidden.stdout and "made" in hidden.stdout  # the cwd is reachable
+    shown = await run_subprocess(
+        ["bash", "-c", probe],
+        cwd=workspace,
+        timeout_s=30,
+        max_output_chars=10_000,
+        expose=[closed_dir / "open"],
+    )
+    assert shown.stdout.split() == ["readable", "made", "open"]  # only the exposed name
+    assert "root only" not in shown.stdout
+    assert "Read-only file system" in shown.stderr  # writing where it may not: refused
+    assert not (closed_dir / "open" / "x").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only an unprivileged child meets closed folders")
+async def test_this_interpreter_runs_in_the_sandbox_when_exposed(workspace: Path) -> None:
+    if not (await isolation_report()).private_shm:
+        pytest.skip("no mount namespace here: nothing can be exposed (see doctor)")
+    result = await run_subprocess(
+        [sys.executable, "-c", "import nexforge.tools; print('imported')"],
+        cwd=workspace,
+        timeout_s=60,
+        max_output_chars=10_000,
+        env={"PYTHONPATH": os.environ.get("PYTHONPATH", "")},
+        expose=[Path(sys.prefix), Path(sys.base_prefix), *map(Path, sys.path[1:2])],
+    )
+    assert result.stdout == "imported\n", result

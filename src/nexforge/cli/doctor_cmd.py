@@ -119,6 +119,11 @@ def _isolation_table(iso: dict[str, Any]) -> Table:
         ("running as root", "yes" if iso["running_as_root"] else "no"),
         ("unprivileged child user", _yes(iso["drops_privileges"], f"uid {iso['child_uid']}")),
         ("network namespace", _yes(iso["network_isolated"], "yes (no network)", "no")),
+        ("PID namespace", _yes(iso["pid_isolated"])),
+        (
+            "private /dev/shm",
+            _yes(iso["private_shm"], f"yes ({(iso['shm_bytes'] or 0) // 2**20} MiB in all)"),
+        ),
         ("process-count limit", _yes(iso["max_processes"] is not None, str(iso["max_processes"]))),
         ("fs.protected_hardlinks", _yes(iso["protected_hardlinks"], "on", "off")),
         ("launcher", escape(iso["launcher"])),

@@ -46,6 +46,7 @@ from nexforge.tools.env_state import DEFAULT_EPOCH, DEFAULT_STEP, EnvState, Seed
 from nexforge.tools.executor import execute_tool
 from nexforge.tools.resources import RunInfo, RunResources
 from nexforge.tools.schema import tool_from_function
+from nexforge.tools.threads import run_in_thread
 
 __all__ = ["EnvState", "Environment", "ReplayError", "SeedError", "env_tool", "env_tools_in"]
 
@@ -261,12 +262,12 @@ def _guard(fn: Callable[..., Any], param: str, *, read_only: bool) -> Callable[.
     async def call(**kwargs: Any) -> Any:
         state: EnvState = kwargs[param]
         if read_only:
-            return await asyncio.to_thread(_read, state, fn, kwargs)
+            return await run_in_thread(_read, state, fn, kwargs)
         abandoned = threading.Event()
         # FIFO: state-changing calls apply in the order they arrive, which replay mirrors.
         async with state.write_order:
             try:
-                return await asyncio.to_thread(_write, state, fn, kwargs, abandoned)
+                return await run_in_thread(_write, state, fn, kwargs, abandoned)
             except asyncio.CancelledError:
                 abandoned.set()  # timed out or cancelled: the worker rolls back, not commits
                 raise

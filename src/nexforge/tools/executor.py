@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from nexforge.tools.base import Tool, ToolContext, ToolOutcome
 from nexforge.tools.errors import ToolInputError
+from nexforge.tools.threads import run_in_thread
 from nexforge.tools.validation import validate_arguments
 
 logger = logging.getLogger(__name__)
@@ -24,8 +25,9 @@ async def execute_tool(tool: Tool, arguments: dict[str, Any], ctx: ToolContext) 
     """Run one tool call; every failure becomes an error outcome except cancellation.
 
     Async functions run on the loop (the fast path: write cheap tools as ``async def``);
-    sync functions run in a worker thread so a blocking tool never stalls other runs.
-    A sync tool that times out is abandoned, not killed: its thread runs to completion.
+    sync functions run on a thread of their own (``run_in_thread``), so a blocking tool
+    never stalls other runs. A sync tool that times out is abandoned, not killed: its
+    daemon thread runs on, holding no shared worker and not keeping the process alive.
     """
     problem = validate_arguments(tool.spec, arguments)
     if problem is not None:
@@ -42,7 +44,7 @@ async def execute_tool(tool: Tool, arguments: dict[str, Any], ctx: ToolContext) 
             if inspect.iscoroutinefunction(tool.fn):
                 result = await tool.fn(**kwargs)
             else:
-                result = await asyncio.to_thread(tool.fn, **kwargs)
+                result = await run_in_thread(tool.fn, **kwargs)
                 if inspect.isawaitable(result):
                     result = await result
     except ToolInputError as exc:

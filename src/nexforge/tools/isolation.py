@@ -1,7 +1,8 @@
 """How sandboxed children are isolated on this machine: the uid they run as, the
-namespaces they get (probed once per process), their resource limits, and the report
-``nexforge doctor`` prints. ``sandbox.run_subprocess`` applies it (see its docstring for
-what is and is not contained).
+namespaces they get (probed once per process), their private /dev/shm, their resource
+limits, and the report ``nexforge doctor`` prints. ``sandbox.run_subprocess`` and per_run
+MCP servers (``tools.mcp.connection``) start children through ``Isolation.launch`` (see
+``sandbox`` for what is and is not contained).
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ import math
 import os
 import resource
 import secrets
+import shlex
 import shutil
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+import stat
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,33 +52,171 @@ def child_uid_for(workspace: Path) -> int:
 CHILD_PATH = "/usr/local/bin:/usr/bin:/bin"
 _AS_BYTES = 2 * 1024**3
 _FSIZE_BYTES = 64 * 1024**2
+SHM_BYTES = 64 * 1024**2
+"""The size of a child's own /dev/shm: all its files there together (RLIMIT_FSIZE is per file)."""
 DEFAULT_MAX_PROCESSES = 256
 _REPORT_TIMEOUT_S = 60.0  # the shell tools' default timeout, for the limits doctor shows
 _PROTECTED_HARDLINKS = Path("/proc/sys/fs/protected_hardlinks")
+_PRLIMIT_NAMES = {
+    resource.RLIMIT_CPU: "cpu",
+    resource.RLIMIT_AS: "as",
+    resource.RLIMIT_FSIZE: "fsize",
+    resource.RLIMIT_CORE: "core",
+    resource.RLIMIT_NPROC: "nproc",
+}
+_STAGING = "/dev/shm/.nexforge-expose-"  # in the child's own /dev/shm, emptied before it runs
+_TOOLS = ("unshare", "setpriv", "prlimit", "sh", "mount")
+
+
+@dataclass(frozen=True)
+class Launch:
+    """How to start one sandboxed child: its argv, plus Popen arguments where no launcher
+    works here (then the user switch and the limits are Popen's, and there are no
+    namespaces)."""
+
+    argv: list[str]
+    popen_kwargs: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Isolation:
-    """How children are started here: an argv prefix plus extra Popen arguments."""
+    """How children are started on this machine, probed once.
 
-    prefix: tuple[str, ...] = ()
-    popen_kwargs: dict[str, Any] = field(default_factory=dict)
+    With ``namespaces`` (some of ``net``, ``mount``, ``pid``), ``unshare`` starts a child in
+    new namespaces of those kinds; a shell there, still root, gives it a private /dev/shm
+    (``mount``) and makes the folders it must reach visible, then ``prlimit`` sets its
+    limits and (as root) ``setpriv`` drops it to its uid. Without namespaces, Popen switches
+    the user and a preexec function sets the limits.
+    """
+
+    tools: tuple[tuple[str, str], ...] = ()
+    namespaces: tuple[str, ...] = ()
     drops_privileges: bool = False
-    network_isolated: bool = False
-    pid_isolated: bool = False
 
-    def for_uid(self, uid: int) -> Isolation:
-        """The same isolation, with children running as ``uid`` (gid = uid) instead."""
-        if not self.drops_privileges or uid == SANDBOX_UID:
-            return self
-        swap = {
-            f"--reuid={SANDBOX_UID}": f"--reuid={uid}",
-            f"--regid={SANDBOX_GID}": f"--regid={uid}",
-        }
-        kwargs = dict(self.popen_kwargs)
-        if "user" in kwargs:
-            kwargs.update(user=uid, group=uid)
-        return replace(self, prefix=tuple(swap.get(a, a) for a in self.prefix), popen_kwargs=kwargs)
+    @property
+    def network_isolated(self) -> bool:
+        return "net" in self.namespaces
+
+    @property
+    def pid_isolated(self) -> bool:
+        return "pid" in self.namespaces
+
+    @property
+    def private_shm(self) -> bool:
+        return "mount" in self.namespaces
+
+    def launch(
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: Path,
+        uid: int,
+        limits: dict[int, int],
+        network: bool = False,
+        expose: Sequence[Path] = (),
+        noexec_cwd: bool = False,
+    ) -> Launch:
+        """Start ``argv`` in ``cwd`` as ``uid`` (when privileges are dropped) under
+        ``limits``. ``network`` keeps the host network; ``expose`` lists folders the child
+        must read (an interpreter, a server's install) although they lie in folders its uid
+        may not enter: with a mount namespace they are made visible read-only, as is
+        ``cwd`` (writable, as its permissions say); nothing else of those folders is.
+        ``noexec_cwd`` mounts ``cwd`` noexec for the child (with a mount namespace): it
+        can execute nothing found there."""
+        if not self.namespaces:
+            kwargs: dict[str, Any] = {"preexec_fn": _setrlimits(limits)}
+            if self.drops_privileges:
+                kwargs.update(user=uid, group=uid, extra_groups=[])
+            return Launch(list(argv), kwargs)
+        tool = dict(self.tools)
+        flags = [f"--{ns}" for ns in self.namespaces if not (network and ns == "net")]
+        if self.pid_isolated:
+            flags += ["--fork", "--kill-child"]
+        if not self.drops_privileges:
+            flags.append("--map-current-user")  # a user namespace, where mounting is allowed
+        steps = ["set -e"]
+        if self.private_shm:
+            mount = tool["mount"]
+            steps.append(_mount_shm(mount))
+            if self.drops_privileges:
+                steps += _expose(mount, uid, [(cwd, True), *((p, False) for p in expose)])
+            if noexec_cwd:
+                real = os.path.realpath(cwd)
+                steps.append(shlex.join([mount, "--bind", real, real]))
+                steps.append(shlex.join([mount, "-o", "remount,bind,noexec,nosuid,nodev", real]))
+            # Onto what was just mounted there; cd leaves OLDPWD behind, nothing of ours.
+            steps += [shlex.join(["cd", str(cwd)]), "unset OLDPWD"]
+        run = [tool["prlimit"], *(f"--{_PRLIMIT_NAMES[r]}={v}:{v}" for r, v in limits.items())]
+        if self.drops_privileges:
+            run += ["--", tool["setpriv"], f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
+            run.append("--nnp")
+        steps.append(f'exec {shlex.join(run)} -- "$@"')
+        script = "\n".join(steps)
+        return Launch([tool["unshare"], *flags, "--", tool["sh"], "-c", script, "sandbox", *argv])
+
+    def describe(self) -> str:
+        """The launcher in a few words, for ``nexforge doctor``."""
+        if not self.namespaces:
+            return "Popen user switch" if self.drops_privileges else "none"
+        kinds = "+".join(self.namespaces)
+        drop = " + setpriv" if self.drops_privileges else " (user namespace)"
+        return f"unshare {kinds}{drop} + prlimit"
+
+
+def _mount_shm(mount: str) -> str:
+    options = f"size={SHM_BYTES},mode=1777,nosuid,nodev"
+    return shlex.join([mount, "-t", "tmpfs", "-o", options, "nexforge-shm", "/dev/shm"])
+
+
+def _expose(mount: str, uid: int, paths: list[tuple[Path, bool]]) -> list[str]:
+    """Shell steps that make each path visible to ``uid`` at its own name: it is bound
+    aside, the highest folder above it that ``uid`` may not enter is hidden under an empty
+    tmpfs, and the path is moved back in place (read-only unless writable)."""
+    found: dict[str, bool] = {}
+    covers: set[str] = set()
+    for path, writable in paths:
+        real = os.path.realpath(path)
+        closed = _closed_ancestor(real, uid)
+        if closed is not None and Path(real).is_dir():
+            found[real] = found.get(real, False) or writable
+            covers.add(closed)
+    if not found:
+        return []
+    steps: list[str] = []
+    order = sorted(found, key=len)  # outer paths first: inner ones then exist inside them
+    for n, real in enumerate(order):
+        steps.append(f"mkdir {_STAGING}{n}")
+        steps.append(shlex.join([mount, "--bind", real, f"{_STAGING}{n}"]))
+    hidden = "mode=0755,size=65536,nosuid,nodev"
+    steps += [
+        shlex.join([mount, "-t", "tmpfs", "-o", hidden, "nexforge-hidden", c]) for c in covers
+    ]
+    for n, real in enumerate(order):
+        steps.append(shlex.join(["mkdir", "-p", real]))
+        steps.append(shlex.join([mount, "--move", f"{_STAGING}{n}", real]))
+        options = "remount,bind,nosuid,nodev" + ("" if found[real] else ",ro")
+        steps.append(shlex.join([mount, "-o", options, real]))
+        steps.append(f"rmdir {_STAGING}{n}")
+    return steps
+
+
+def _closed_ancestor(real: str, uid: int) -> str | None:
+    """The highest folder above ``real`` that ``uid`` (gid = uid, no other groups) may not
+    pass through; never ``/``."""
+    for folder in reversed(Path(real).parents):
+        try:
+            info = folder.stat()
+        except OSError:
+            return None
+        if info.st_uid == uid:
+            bit = stat.S_IXUSR
+        elif info.st_gid == uid:
+            bit = stat.S_IXGRP
+        else:
+            bit = stat.S_IXOTH
+        if not info.st_mode & bit:
+            return None if str(folder) == "/" else str(folder)
+    return None
 
 
 _isolation: Isolation | None = None
@@ -94,43 +235,30 @@ async def sandbox_isolation() -> Isolation:
 
 
 async def _probe_isolation() -> Isolation:
-    unshare, setpriv = (
-        shutil.which("unshare", path=CHILD_PATH),
-        shutil.which("setpriv", path=CHILD_PATH),
-    )
-    # Best first: a PID namespace as well (when its init, the unshare child, dies the kernel
-    # kills everything in it, so even a process that left the group with setsid is gone).
-    pid_ns = ("--pid", "--fork", "--kill-child")
-    candidates: list[tuple[tuple[str, ...], bool]] = []
-    if running_as_root() and unshare and setpriv:
-        drop = (setpriv, f"--reuid={SANDBOX_UID}", f"--regid={SANDBOX_GID}", "--clear-groups")
-        candidates.append(((unshare, "--net", *pid_ns, "--", *drop, "--nnp", "--"), True))
-        candidates.append(((unshare, "--net", "--", *drop, "--nnp", "--"), False))
-    elif not running_as_root() and unshare:
-        candidates.append(((unshare, "--net", *pid_ns, "--map-current-user", "--"), True))
-        candidates.append(((unshare, "--net", "--map-current-user", "--"), False))
-    for prefix, pid_isolated in candidates:
-        if await _works(prefix):
-            logger.debug("sandbox: children run via %s", " ".join(prefix))
-            return Isolation(
-                prefix,
-                {},
-                running_as_root(),
-                network_isolated=True,
-                pid_isolated=pid_isolated,
-            )
-    logger.warning("sandbox: no network namespace available; children share the host network")
-    if running_as_root():
-        kwargs = {"user": SANDBOX_UID, "group": SANDBOX_GID, "extra_groups": []}
-        return Isolation((), kwargs, drops_privileges=True)
-    return Isolation()
+    found = {name: shutil.which(name, path=CHILD_PATH) for name in _TOOLS}
+    tools = tuple((name, path) for name, path in found.items() if path is not None)
+    present = {name for name, _ in tools}
+    root = running_as_root()
+    if {"unshare", "prlimit", "sh"} | ({"setpriv"} if root else set()) <= present:
+        # Best first. A PID namespace ends with its init (the unshare child), and the
+        # kernel then kills everything in it, even a process that left the group.
+        for namespaces in (("net", "mount", "pid"), ("net", "pid"), ("net",)):
+            if "mount" in namespaces and "mount" not in present:
+                continue
+            candidate = Isolation(tools, namespaces, drops_privileges=root)
+            if await _works(candidate):
+                logger.debug("sandbox: children run via %s", candidate.describe())
+                return candidate
+    logger.warning("sandbox: no usable unshare here; children share the host's namespaces")
+    return Isolation(tools, (), drops_privileges=root)
 
 
-async def _works(prefix: tuple[str, ...]) -> bool:
+async def _works(isolation: Isolation) -> bool:
+    limits = child_limit_values(10, None)
+    launch = isolation.launch(["true"], cwd=Path("/"), uid=SANDBOX_UID, limits=limits)
     try:
         proc = await asyncio.create_subprocess_exec(
-            *prefix,
-            "true",
+            *launch.argv,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
@@ -142,8 +270,9 @@ async def _works(prefix: tuple[str, ...]) -> bool:
         return False
 
 
-def _limit_values(timeout_s: float, max_processes: int | None) -> dict[int, int]:
-    """The rlimits a child gets, capped by our own hard limits (which it cannot exceed)."""
+def child_limit_values(timeout_s: float, max_processes: int | None) -> dict[int, int]:
+    """The rlimits a child gets, capped by our own hard limits (which it cannot exceed).
+    ``max_processes`` is set only for children that run as a uid of their own."""
     wanted = {
         resource.RLIMIT_CPU: math.ceil(timeout_s) + 1,
         resource.RLIMIT_AS: _AS_BYTES,
@@ -159,9 +288,9 @@ def _limit_values(timeout_s: float, max_processes: int | None) -> dict[int, int]
     return values
 
 
-def child_limits(timeout_s: float, max_processes: int | None) -> Callable[[], None]:
-    """A preexec_fn that only calls setrlimit (values computed here, before the fork)."""
-    settings = list(_limit_values(timeout_s, max_processes).items())
+def _setrlimits(limits: dict[int, int]) -> Callable[[], None]:
+    """A preexec_fn that only calls setrlimit (values computed before the fork)."""
+    settings = list(limits.items())
 
     def apply() -> None:
         for res, value in settings:
@@ -179,6 +308,8 @@ class IsolationReport:
     child_uid: int
     network_isolated: bool
     pid_isolated: bool
+    private_shm: bool
+    shm_bytes: int | None
     max_processes: int | None
     limits: dict[str, int]
     protected_hardlinks: bool
@@ -204,7 +335,7 @@ async def isolation_report() -> IsolationReport:
         resource.RLIMIT_CORE: "core_bytes",
         resource.RLIMIT_NPROC: "processes",
     }
-    limits = {names[r]: v for r, v in _limit_values(_REPORT_TIMEOUT_S, nproc).items()}
+    limits = {names[r]: v for r, v in child_limit_values(_REPORT_TIMEOUT_S, nproc).items()}
     hardlinks = _protected_hardlinks()
     gaps: list[str] = []
     if not iso.network_isolated:
@@ -219,21 +350,28 @@ async def isolation_report() -> IsolationReport:
             "children run as the current user: they can write wherever it can, and no "
             "process-count limit applies (only the timeout stops a fork bomb)"
         )
+    if not iso.private_shm:
+        gaps.append(
+            "no usable `unshare --mount`: children share the host's /dev/shm, where what "
+            "they write outlives their call and escapes their memory limit; a per_run MCP "
+            "server installed in a folder the sandbox user may not enter cannot start"
+        )
     if iso.drops_privileges and not hardlinks:
         gaps.append(
             "fs.protected_hardlinks is off: a child can hard-link files it cannot read into "
             "the workspace, where the root-run file tools read and write them"
         )
-    launcher = " ".join(Path(a).name if a.startswith("/") else a for a in iso.prefix)
     return IsolationReport(
         running_as_root=running_as_root(),
         drops_privileges=iso.drops_privileges,
         child_uid=SANDBOX_UID if iso.drops_privileges else os.geteuid(),
         network_isolated=iso.network_isolated,
         pid_isolated=iso.pid_isolated,
+        private_shm=iso.private_shm,
+        shm_bytes=SHM_BYTES if iso.private_shm else None,
         max_processes=limits.get("processes"),
         limits=limits,
         protected_hardlinks=hardlinks,
-        launcher=launcher or ("Popen user switch" if iso.drops_privileges else "none"),
+        launcher=iso.describe(),
         consequences=tuple(gaps),
     )

@@ -15,23 +15,24 @@ Isolation, probed once per process (``tools.isolation``):
   other workspace run as uid/gid 65534 (nobody); a user-supplied workspace owned by root
   stays read-only to them unless its owner makes it writable for that uid.
 - Where ``unshare`` works, the child gets a fresh network namespace (only a down loopback
-  interface: no network at all). As root: ``unshare --net`` then ``setpriv`` drops to
-  nobody; otherwise ``unshare --net --map-current-user``. Without it the child runs with
-  the host network and a log line says so.
+  interface: no network at all) and, where ``unshare --mount`` works, a mount namespace
+  with a /dev/shm of its own (a tmpfs of ``SHM_BYTES`` in all, gone with the call). As
+  root: ``unshare``, then ``prlimit``, then ``setpriv`` drops to the uid; otherwise
+  ``unshare --map-current-user``. Without it the child runs with the host network and
+  /dev/shm, and a log line says so.
 
-``isolated=False`` skips the last two (no user switch, no namespace) for trusted helper
-programs such as ``grep`` that must read what the in-process file tools read; the
-process group, limits, clean environment, timeout and output cap still apply.
+``isolated=False`` skips the user switch and the namespaces, for trusted programs that
+touch nothing a child can write; the process group, limits, clean environment, timeout and
+output cap still apply.
 
 What the unprivileged child can still do (tests/test_sandbox_escapes.py pins each):
 read anything world-readable (not just the workspace); write to world-writable places
-(/tmp, /var/tmp, /dev/shm), though the sticky bit keeps it off other users' files there;
-and reach other children that share its uid (only those of user-supplied workspaces,
-which all run as 65534). It cannot
-write root's files, read another uid's ``/proc/<pid>/environ``, ptrace the parent, or
-hard-link root-only files into the workspace (where ``fs.protected_hardlinks`` is 1).
-``isolation_report`` says which of these protections this machine gives; ``nexforge
-doctor`` prints it.
+(/tmp, /var/tmp), though the sticky bit keeps it off other users' files there; and reach
+other children that share its uid (only those of user-supplied workspaces, which all run
+as 65534). It cannot write root's files, read another uid's ``/proc/<pid>/environ``,
+ptrace the parent, or hard-link root-only files into the workspace (where
+``fs.protected_hardlinks`` is 1). ``isolation_report`` says which of these protections
+this machine gives; ``nexforge doctor`` prints it.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,10 +52,12 @@ from nexforge.tools.isolation import (
     RUN_UID_SPAN,
     SANDBOX_GID,
     SANDBOX_UID,
+    SHM_BYTES,
     Isolation,
     IsolationReport,
+    Launch,
     allocate_run_uid,
-    child_limits,
+    child_limit_values,
     child_uid_for,
     isolation_report,
     running_as_root,
@@ -68,11 +71,14 @@ __all__ = [
     "RUN_UID_SPAN",
     "SANDBOX_GID",
     "SANDBOX_UID",
+    "SHM_BYTES",
     "Isolation",
     "IsolationReport",
+    "Launch",
     "SubprocessResult",
     "allocate_run_uid",
     "child_env",
+    "child_limit_values",
     "child_uid_for",
     "isolation_report",
     "run_subprocess",
@@ -152,6 +158,7 @@ async def run_subprocess(
     env: dict[str, str] | None = None,
     isolated: bool = True,
     max_processes: int = DEFAULT_MAX_PROCESSES,
+    expose: Sequence[Path] = (),
 ) -> SubprocessResult:
     """Run ``argv`` in ``cwd`` inside the sandbox; never raises for what the child does.
 
@@ -160,19 +167,27 @@ async def run_subprocess(
     or hold the call until its timeout. ``max_processes`` (RLIMIT_NPROC) binds only when
     the child runs as the sandbox user, where it counts that uid's processes machine-wide;
     for an ordinary user it would count all of that user's processes, so it is not set.
+    ``expose`` lists folders the child must read although its uid may not enter the
+    folders above them (see ``Isolation.launch``).
     """
-    iso = (await sandbox_isolation()).for_uid(child_uid_for(cwd)) if isolated else Isolation()
+    iso = await sandbox_isolation() if isolated else Isolation()
+    nproc = max_processes if iso.drops_privileges else None
+    launch = iso.launch(
+        argv,
+        cwd=cwd,
+        uid=child_uid_for(cwd),
+        limits=child_limit_values(timeout_s, nproc),
+        expose=expose,
+    )
     proc = await asyncio.create_subprocess_exec(
-        *iso.prefix,
-        *argv,
+        *launch.argv,
         cwd=cwd,
         env=child_env(cwd, env),
         stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         start_new_session=True,
-        preexec_fn=child_limits(timeout_s, max_processes if iso.drops_privileges else None),
-        **iso.popen_kwargs,
+        **launch.popen_kwargs,
     )
     assert proc.stdout is not None and proc.stderr is not None
     out, err = _CappedReader(max_output_chars), _CappedReader(max_output_chars)

@@ -1,6 +1,9 @@
 """File built-ins: read_file, write_file, list_dir — confined to the workspace.
 
-search_files lives in ``search`` (it runs grep in a child process).
+They act on descriptors from ``tools.workspace`` (no link followed, nothing reopened by
+name, only regular files and directories), so the run's own sandboxed children, changing
+the tree at the same moment, cannot point them elsewhere. search_files lives in
+``search`` (it runs grep in a sandboxed child process).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from nexforge.tools.base import Tool, ToolContext
 from nexforge.tools.builtins.options import CommonOptions, parse_options
 from nexforge.tools.errors import ToolInputError
 from nexforge.tools.schema import tool_from_function
-from nexforge.tools.workspace import give_to_workspace_owner, resolve_in_workspace
+from nexforge.tools.workspace import open_entry, write_bytes
 
 _SNIFF_BYTES = 8192
 _LINE_CHARS = 300
@@ -26,18 +29,9 @@ class ListOptions(CommonOptions):
     max_entries: int = Field(default=1000, gt=0)
 
 
-def existing_in_workspace(workspace: Path, path: str) -> Path:
-    """``path`` resolved inside ``workspace``; ToolInputError when it does not exist."""
-    target = resolve_in_workspace(workspace, path)
-    if not target.exists():
-        raise ToolInputError(f"no such file or directory: '{path}'")
-    return target
-
-
-def is_binary_file(path: Path) -> bool:
-    """True when the first 8 KiB hold a NUL byte."""
-    with path.open("rb") as fh:
-        return b"\x00" in fh.read(_SNIFF_BYTES)
+def is_binary(fd: int) -> bool:
+    """True when the first 8 KiB of the open file hold a NUL byte."""
+    return b"\x00" in os.pread(fd, _SNIFF_BYTES, 0)
 
 
 def clip_line(line: str) -> str:
@@ -59,15 +53,16 @@ def make_read_file(options: dict[str, Any] | None, base_dir: Path | None) -> Too
             offset_line: First line to return, counting from 1.
             max_lines: Maximum number of lines to return.
         """
-        target = existing_in_workspace(ctx.workspace, path)
-        if target.is_dir():
-            raise ToolInputError(f"'{path}' is a directory; use list_dir")
         if offset_line < 1 or max_lines < 1:
             raise ToolInputError("offset_line and max_lines must be at least 1")
-        if is_binary_file(target):
-            raise ToolInputError(f"'{path}' is a binary file")
-        with target.open(encoding="utf-8", errors="replace") as fh:
-            chosen = list(itertools.islice(fh, offset_line - 1, offset_line - 1 + max_lines + 1))
+        with open_entry(ctx.workspace, path) as entry:
+            if entry.is_dir:
+                raise ToolInputError(f"'{path}' is a directory; use list_dir")
+            if is_binary(entry.fd):
+                raise ToolInputError(f"'{path}' is a binary file")
+            with open(entry.fd, encoding="utf-8", errors="replace", closefd=False) as fh:
+                stop = offset_line - 1 + max_lines + 1
+                chosen = list(itertools.islice(fh, offset_line - 1, stop))
         if not chosen:
             return (
                 "(empty file)" if offset_line == 1 else f"(no lines at offset_line={offset_line})"
@@ -92,14 +87,7 @@ def make_write_file(options: dict[str, Any] | None, base_dir: Path | None) -> To
             path: File path, relative to the workspace.
             content: The complete new content of the file.
         """
-        target = resolve_in_workspace(ctx.workspace, path)
-        if target.is_dir():
-            raise ToolInputError(f"'{path}' is a directory")
-        missing = [p for p in reversed(target.parents) if not p.exists()]
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(content, encoding="utf-8")
-        for created in [*missing, target]:
-            give_to_workspace_owner(ctx.workspace, created)
+        write_bytes(ctx.workspace, path, content.encode("utf-8"))
         return f"wrote {len(content)} chars to '{path}'"
 
     return tool_from_function(
@@ -116,10 +104,14 @@ def make_list_dir(options: dict[str, Any] | None, base_dir: Path | None) -> Tool
         Args:
             path: Directory path, relative to the workspace.
         """
-        target = existing_in_workspace(ctx.workspace, path)
-        if not target.is_dir():
-            raise ToolInputError(f"'{path}' is not a directory; use read_file")
-        names = sorted(e.name + ("/" if e.is_dir() else "") for e in os.scandir(target))
+        with open_entry(ctx.workspace, path) as entry:
+            if not entry.is_dir:
+                raise ToolInputError(f"'{path}' is not a directory; use read_file")
+            with os.scandir(entry.fd) as entries:
+                # Links are listed, not followed: where one leads is not the tool's to say.
+                names = sorted(
+                    e.name + ("/" if e.is_dir(follow_symlinks=False) else "") for e in entries
+                )
         if not names:
             return "(empty directory)"
         shown = names[: opts.max_entries]

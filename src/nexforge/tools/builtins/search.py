@@ -5,11 +5,13 @@ concurrent run, and no timeout could interrupt it. GNU ``grep -E`` matches with 
 where it can; where it cannot (backreferences) the child is bounded by the search's
 deadline, after which its process group is killed (see ``run_subprocess``).
 
-Files are chosen here (sorted; size-capped; binaries, VCS and dependency directories
-and links leaving the workspace skipped) and passed to grep by real path in batches, so
-grep walks nothing itself and its output keeps our order. grep runs with
-``isolated=False``: it executes no model code, and it must read what ``read_file`` reads,
-which the sandbox user may not be allowed to.
+Files are chosen here (sorted; size-capped; only regular files, no links; binaries, VCS
+and dependency directories skipped) by walking descriptors (``os.fwalk`` below a folder
+opened by ``tools.workspace``), and passed to grep by name in batches, so grep walks
+nothing itself and its output keeps our order. grep runs in the sandbox like the run's own
+children, as the same uid: it opens those names itself, and a name the children swap for
+a link meanwhile leads it only to what they could read anyway. (So in a workspace given by
+the user it finds only what the sandbox user may read.)
 """
 
 from __future__ import annotations
@@ -17,18 +19,21 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import os
+import stat
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from pydantic import Field
 
 from nexforge.tools.base import Tool, ToolContext, ToolOutcome
-from nexforge.tools.builtins.files import clip_line, existing_in_workspace, is_binary_file
+from nexforge.tools.builtins.files import clip_line, is_binary
 from nexforge.tools.builtins.options import CommonOptions, parse_options
 from nexforge.tools.errors import ToolInputError
 from nexforge.tools.sandbox import run_subprocess
 from nexforge.tools.schema import tool_from_function
+from nexforge.tools.threads import run_in_thread
+from nexforge.tools.workspace import open_entry
 
 _SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", "node_modules", ".venv"}
 _BATCH_ARG_CHARS = 100_000  # well below ARG_MAX, so one grep takes many files
@@ -36,6 +41,7 @@ _CAPTURE_CHARS = 1_000_000
 # Our own deadline fires first and reports partial results; the tool's is a backstop.
 _BACKSTOP_S = 5.0
 _GREP_FLAGS = ["-E", "-n", "-H", "-a", "-s", "-Z", "--devices=skip"]
+_SNIFF_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_NOCTTY | os.O_CLOEXEC
 
 
 class SearchOptions(CommonOptions):
@@ -66,7 +72,7 @@ def make_search_files(options: dict[str, Any] | None, base_dir: Path | None) -> 
         _check_pattern(pattern)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + opts.timeout_s
-        root, files = await asyncio.to_thread(
+        root, files = await run_in_thread(
             _searchable, ctx.workspace, path, glob, opts.max_file_bytes
         )
         hits: list[str] = []
@@ -81,7 +87,6 @@ def make_search_files(options: dict[str, Any] | None, base_dir: Path | None) -> 
                 cwd=root,
                 timeout_s=remaining,
                 max_output_chars=_CAPTURE_CHARS,
-                isolated=False,
             )
             if result.timed_out:
                 return _timed_out(hits, opts.timeout_s)
@@ -162,33 +167,42 @@ def _batches(names: list[str]) -> Iterator[list[str]]:
 def _searchable(
     workspace: Path, path: str, glob: str | None, max_bytes: int
 ) -> tuple[Path, list[str]]:
-    """The workspace's real path, and the files to search in order, relative to it.
-
-    Only regular text files under ``max_bytes`` whose real path stays inside. Files are
-    named by real path (a link's target is searched once, under its own name), so a link
-    swapped after this check cannot redirect grep.
-    """
+    """The workspace's real path, and the files to search in order, relative to it: regular
+    text files under ``max_bytes``, found without following any link."""
     root = Path(os.path.realpath(workspace))
-    start = existing_in_workspace(workspace, path)
-    candidates: list[Path] = []
-    if start.is_file():
-        candidates.append(start)
-    else:
-        for dirpath, dirnames, filenames in os.walk(start):
+    with open_entry(workspace, path) as start:
+        named = PurePosixPath(start.relative)
+        if not start.is_dir:
+            ok = _wanted(start.fd, start.stat, named, glob, max_bytes)
+            return root, [named.as_posix()] if ok else []
+        found: list[str] = []
+        for folder, dirnames, filenames, dir_fd in os.fwalk(dir_fd=start.fd):
             dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS)
-            candidates.extend(Path(dirpath) / f for f in sorted(filenames))
-    found: dict[str, None] = {}
-    for file in candidates:
-        real = Path(os.path.realpath(file))
-        if root not in real.parents or not real.is_file():
-            continue
-        walked = file.relative_to(root).as_posix()
-        if glob and not fnmatch.fnmatch(walked if "/" in glob else file.name, glob):
-            continue
-        try:
-            if real.stat().st_size > max_bytes or is_binary_file(real):
-                continue
-        except OSError:  # vanished or unreadable since the walk: nothing to search
-            continue
-        found[real.relative_to(root).as_posix()] = None
-    return root, list(found)
+            for name in sorted(filenames):
+                relative = named / folder / name
+                if _candidate(dir_fd, name, relative, glob, max_bytes):
+                    found.append(relative.as_posix())
+        return root, found
+
+
+def _candidate(
+    dir_fd: int, name: str, relative: PurePosixPath, glob: str | None, max_bytes: int
+) -> bool:
+    try:
+        fd = os.open(name, _SNIFF_FLAGS, dir_fd=dir_fd)
+    except OSError:  # a link (O_NOFOLLOW), a FIFO nobody writes, vanished: not searched
+        return False
+    try:
+        return _wanted(fd, os.fstat(fd), relative, glob, max_bytes)
+    finally:
+        os.close(fd)
+
+
+def _wanted(
+    fd: int, info: os.stat_result, relative: PurePosixPath, glob: str | None, max_bytes: int
+) -> bool:
+    if not stat.S_ISREG(info.st_mode) or info.st_size > max_bytes:
+        return False
+    if glob and not fnmatch.fnmatch(relative.as_posix() if "/" in glob else relative.name, glob):
+        return False
+    return not is_binary(fd)

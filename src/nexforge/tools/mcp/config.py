@@ -48,7 +48,13 @@ class McpServerConfig(BaseModel):
     scope: Scope = Field(
         default="per_run",
         description="shared: one process for all runs (stateless servers); per_run: one "
-        "process per run, started in the run's workspace.",
+        "process per run, started in the run's workspace and sandbox (its uid, limits, no "
+        "network unless network is true).",
+    )
+    network: bool = Field(
+        default=False,
+        description="per_run commands: keep the host network (by default the server gets a "
+        "network namespace of its own, with no network, like run_shell's children).",
     )
     timeout_s: float = Field(default=DEFAULT_CALL_TIMEOUT_S, gt=0, description="Per call.")
     max_concurrent: int = Field(
@@ -71,6 +77,8 @@ class McpServerConfig(BaseModel):
             raise ValueError("args and env apply to a command, not to a url")
         if self.command is not None and self.headers:
             raise ValueError("headers apply to a url, not to a command")
+        if self.network and (self.url is not None or self.scope != "per_run"):
+            raise ValueError("network applies to per_run commands (only they are sandboxed)")
         return self
 
 
@@ -78,7 +86,8 @@ class McpServerConfig(BaseModel):
 class ServerLaunch:
     """Everything needed to start one server; equal launches share processes and listings.
 
-    ``cwd`` is ``None`` for per_run servers: each run supplies its workspace.
+    ``cwd`` is ``None`` for per_run servers: each run supplies its workspace, and the
+    server runs in the run's sandbox (``tools.mcp.sandboxed``).
     """
 
     command: str | None
@@ -88,6 +97,7 @@ class ServerLaunch:
     headers: tuple[tuple[str, str], ...] = ()
     cwd: Path | None = None
     scope: Scope = "per_run"
+    network: bool = False
     timeout_s: float = DEFAULT_CALL_TIMEOUT_S
     max_concurrent: int = DEFAULT_MAX_CONCURRENT
     start_timeout_s: float = DEFAULT_START_TIMEOUT_S
@@ -157,6 +167,7 @@ def make_launch(name: str, config: McpServerConfig, base_dir: Path) -> ServerLau
         headers=tuple(sorted(config.headers.items())),
         cwd=base_dir if config.scope == "shared" else None,
         scope=config.scope,
+        network=config.network,
         timeout_s=config.timeout_s,
         max_concurrent=config.max_concurrent,
         name=name,

@@ -21,6 +21,7 @@ import anyio
 
 from nexforge.core.errors import NexForgeError
 from nexforge.tools.mcp.config import ServerLaunch
+from nexforge.tools.mcp.sandboxed import per_run_command
 from nexforge.tools.mcp.streams import EofWatch
 
 if TYPE_CHECKING:
@@ -220,8 +221,13 @@ class McpConnection:
 
         assert launch.command is not None
         cwd = self.workspace if self.workspace is not None else Path.cwd()
-        args, env = launch.at(cwd)
-        params = StdioServerParameters(command=launch.command, args=args, env=env, cwd=cwd)
+        if launch.scope == "per_run":
+            sandboxed = await per_run_command(launch, cwd)
+            command, args, env = sandboxed.command, sandboxed.args, sandboxed.env
+        else:
+            command = launch.command
+            args, env = launch.at(cwd)
+        params = StdioServerParameters(command=command, args=args, env=env, cwd=cwd)
         async with stdio_client(params, errlog=errlog) as streams:
             yield streams
 

@@ -9,13 +9,14 @@ process is stopped afterwards (runs start their own).
 from __future__ import annotations
 
 import asyncio
-import tempfile
+import shutil
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from nexforge.tools.mcp.config import ServerLaunch
 from nexforge.tools.mcp.connection import McpConnection, McpToolInfo
+from nexforge.tools.workspace import make_run_workspace
 
 _MAX_PARALLEL_LISTINGS = 16
 _executor: ThreadPoolExecutor | None = None
@@ -51,8 +52,12 @@ def clear_listing_cache() -> None:
 def _list_blocking(launch: ServerLaunch, list_workspace: Path | None) -> list[McpToolInfo]:
     if launch.scope == "shared" or launch.url is not None or list_workspace is not None:
         return asyncio.run(_list(launch, list_workspace))
-    with tempfile.TemporaryDirectory(prefix="nexforge-mcp-list-") as scratch:
-        return asyncio.run(_list(launch, Path(scratch)))
+    # A run workspace, so the sandboxed server may enter it (see ``mcp.sandboxed``).
+    scratch = make_run_workspace(prefix="nexforge-mcp-list-")
+    try:
+        return asyncio.run(_list(launch, scratch))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 async def _list(launch: ServerLaunch, workspace: Path | None) -> list[McpToolInfo]:
