@@ -21,8 +21,10 @@ from nexforge.models.settings import ModelSettings
 from nexforge.runtime.agent import Agent
 from nexforge.runtime.config.framework_file import (
     agent_environment,
+    allowed_packages,
     env_tools,
     framework_environment,
+    root_allowed_packages,
 )
 from nexforge.runtime.config.mcp_entries import build_mcp_tools, prefetch_mcp_servers
 from nexforge.runtime.config.model_spec import parse_model_spec
@@ -49,7 +51,7 @@ def load_agent(path: str | Path, *, root: Path | None = None) -> Agent:
     base = root.resolve() if root is not None else find_root(config)
     if not config.is_relative_to(base):
         raise ConfigError(f"config file is outside the root {base}", file=config)
-    loader = _Loader(base)
+    loader = _Loader(base, allow_packages=root_allowed_packages(base))
     loader.environment = framework_environment(base, loader.module_cache)
     return loader.load(config, chain=())
 
@@ -57,6 +59,8 @@ def load_agent(path: str | Path, *, root: Path | None = None) -> Agent:
 @dataclass
 class _Loader:
     root: Path
+    allow_packages: frozenset[str] = frozenset()
+    """Packages every agent may use (the command line's and framework.yaml's)."""
     agents: dict[Path, Agent] = field(default_factory=dict)
     name_owners: dict[str, Path] = field(default_factory=dict)
     module_cache: dict[Path, ModuleType] = field(default_factory=dict)
@@ -82,7 +86,12 @@ class _Loader:
                 agent_name=spec.name,
                 is_entry=not chain,
             )
-        ctx = ToolBuildContext(doc=doc, root=self.root, module_cache=self.module_cache)
+        ctx = ToolBuildContext(
+            doc=doc,
+            root=self.root,
+            module_cache=self.module_cache,
+            allow_packages=allowed_packages(doc, spec.allow_packages, self.allow_packages),
+        )
         tools = self._tools(doc, spec, ctx)
         agent = Agent(
             name=spec.name,
