@@ -95,6 +95,8 @@ def _guarded(action: Callable[[], T]) -> T:
     """Run ``action``; any error becomes one line on stderr (the traceback goes to the log)."""
     try:
         return action()
+    except ConfigError as exc:  # e.g. a system prompt that fails to render
+        fail(str(exc), 2)
     except NexForgeError as exc:
         fail(str(exc))
     except KeyboardInterrupt:

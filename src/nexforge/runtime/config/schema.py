@@ -18,6 +18,7 @@ from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Discriminator, Field, Tag
 
+from nexforge.core.durations import Seconds
 from nexforge.models.codecs import TOOL_CALL_FORMATS
 from nexforge.models.settings import ModelSettings
 from nexforge.runtime.config.python_refs import MODULE_NAME_PATTERN
@@ -65,7 +66,7 @@ class BuiltinToolEntry(_Strict):
         default_factory=dict,
         description="Options of the built-in; relative paths resolve from the config's folder.",
     )
-    timeout_s: float | None = Field(default=None, gt=0)
+    timeout_s: Seconds | None = None
 
 
 class PythonToolEntry(_Strict):
@@ -76,7 +77,7 @@ class PythonToolEntry(_Strict):
         default=None, description="YAML file {description?, parameters, read_only?}."
     )
     read_only: bool | None = None
-    timeout_s: float | None = Field(default=None, gt=0)
+    timeout_s: Seconds | None = None
 
 
 class McpToolEntry(_Strict):
@@ -95,7 +96,7 @@ class ClockSpec(_Strict):
     """The run's deterministic clock: ``start`` plus ``step_s`` per state-changing call."""
 
     start: AwareDatetime = Field(default=DEFAULT_EPOCH, description="ISO 8601 with a zone")
-    step_s: float = Field(default=60.0, gt=0)
+    step_s: Seconds = 60.0
 
 
 class EnvironmentSpec(_Strict):

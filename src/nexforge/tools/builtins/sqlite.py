@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import Field
 
+from nexforge.core.durations import Seconds
 from nexforge.tools.base import Tool, ToolContext
 from nexforge.tools.builtins.options import CommonOptions, parse_options
 from nexforge.tools.errors import ToolInputError
@@ -29,7 +30,7 @@ class SqliteOptions(CommonOptions):
     database: str
     readonly: bool = True
     max_rows: int = Field(default=200, gt=0)
-    timeout_s: float = Field(default=30.0, gt=0)
+    timeout_s: Seconds = 30.0
 
 
 def make_sqlite_query(options: dict[str, Any] | None, base_dir: Path | None) -> Tool:

@@ -15,6 +15,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from nexforge.core.durations import Seconds
+
 Scope = Literal["shared", "per_run"]
 WORKSPACE_VAR = "${workspace}"
 DEFAULT_CALL_TIMEOUT_S = 30.0
@@ -50,7 +52,7 @@ class McpServerConfig(BaseModel):
         description="shared: one process for all runs (stateless servers); per_run: one "
         "process per run, started in the run's workspace.",
     )
-    timeout_s: float = Field(default=DEFAULT_CALL_TIMEOUT_S, gt=0, description="Per call.")
+    timeout_s: Seconds = Field(default=DEFAULT_CALL_TIMEOUT_S, description="Per call.")
     max_concurrent: int = Field(
         default=DEFAULT_MAX_CONCURRENT,
         ge=1,
