@@ -395,7 +395,10 @@ def _assignment_spans(text: str, lowered: str) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     seen: set[int] = set()
     for stem in _STEMS:
-        for found in stem.finditer(lowered):
+        first = stem.search(lowered)
+        if first is None:
+            continue
+        for found in stem.finditer(lowered, first.start()):
             rest = _NAME_REST.match(text, found.end())
             end = found.end() if rest is None else rest.end()
             if end in seen:
@@ -492,7 +495,11 @@ class Scrubber:
         for shape in self._scanned:
             if shape.guard is not None and shape.guard not in text:
                 continue
-            for match in shape.pattern.finditer(lowered if shape.lowered else text):
+            source = lowered if shape.lowered else text
+            first = shape.pattern.search(source)  # cheaper than an iterator when none
+            if first is None:
+                continue
+            for match in shape.pattern.finditer(source, first.start()):
                 span = _token_span(text, shape, match)
                 if span is not None:
                     spans.append(span)
