@@ -25,6 +25,10 @@ TOKENS = {
     "slack": "xoxb-" + "123456789012-abcdefABCDEF",
     "hugging face": "hf_" + "aBcDeFgHiJ" * 4,
     "google": "AIza" + "SyA-" + "b" * 31,
+    "sendgrid": "SG" + ".ngeVfQFYQlKU0ufo8x5d1A." + "TwL2iGABf9DHoTf-09kqeF8tAmbihYzrnopKc-1s5cr",
+    "square": "sq0csp" + "-" + "0p7h9k2q5s1u4w6y8z0a3c5e7g9i1k3m5o7q9s1u4w6",
+    "pypi": "pypi" + "-AgEIcHlwaS5vcmc" + "Ab12" * 18,
+    "gitlab runner": "GR1348941" + "xY9zQ2wE4rT6yU8iO0pA",
 }
 FINAL_WORDS = "wurden erstattet"
 PRIVATE_KEY = (
@@ -211,6 +215,16 @@ KINDS: dict[str, tuple[str, list[str]]] = {
         + "\n".join(KEY_BODY)
         + "\n[... truncated: 1800 more chars not shown]",
         list(KEY_BODY),
+    ),
+    "aws secret quoted by an aws name (no digits)": (
+        "AWS key: 'wJalrXUtnFEMIKbPxRfiCYEXAMPLEKEYabcdefgh'",
+        ["wJalrXUtnFEMIKbPxRfiCYEXAMPLEKEYabcdefgh"],
+    ),
+    "azure storage key": (
+        "DefaultEndpointsProtocol=https;AccountName=shop;AccountKey="
+        + "Zm9v" * 21
+        + "YQ==;EndpointSuffix=core.windows.net",
+        ["Zm9v" * 21],
     ),
     "multi-word password": (
         "username: alice\npassword: orbit mango velvet quasar\nrole: admin",

@@ -60,9 +60,12 @@ class TokenShape:
     pattern: re.Pattern[str]
     prefixes: tuple[str, ...] = ()
     """What its tokens start with: tried at the start of each token run beginning so.
-    Without prefixes the pattern scans the whole text (it must start with a literal)."""
-    group: int = 0
-    """The group holding the secret (0: the whole match)."""
+    A shape with neither prefixes nor ``near_base64_run`` scans the whole text (its pattern
+    must start with a literal)."""
+    group: int | None = 0
+    """The group holding the secret (0: the whole match; None: whichever group matched)."""
+    near_base64_run: bool = False
+    """Tried only around runs of 40+ base64 characters (its secret is one): no scan."""
     lowered: bool = False
     """Scan the lower-cased text (the pattern is lower case): a case-insensitive kind."""
     guard: str | None = None
@@ -86,13 +89,11 @@ the END line; it stops at anything else, such as the marker of an output cap tha
 key short or the next turn of a rendered conversation."""
 
 
-def _bearer_token(value: str) -> bool:
-    """A credential, not an English word after "bearer"."""
-    return len(value) >= 8 and not value.isalpha()
-
-
-def _basic_credentials(value: str) -> bool:
-    """Base64 of ``user:password``, not an English word after "basic"."""
+def _authorization_credentials(value: str) -> bool:
+    """A token (not an English word: "the bearer of", "basic information") or base64 of
+    ``user:password``."""
+    if len(value) >= 8 and not value.isalpha():
+        return True
     try:
         decoded = base64.b64decode(value + "=" * (-len(value) % 4), validate=True).decode()
     except (binascii.Error, UnicodeDecodeError):
@@ -136,7 +137,11 @@ def token_shapes() -> tuple[TokenShape, ...]:
         # detect-secrets' patterns
         TokenShape("aws key id", ds(AWSKeyDetector), ("A3T", "ABIA", "ACCA", "AKIA", "ASIA")),
         TokenShape(
-            "aws secret (quoted)", without_flags(ds(AWSKeyDetector, 1)), group=1, lowered=True
+            "aws secret (quoted)",
+            without_flags(ds(AWSKeyDetector, 1)),
+            group=1,
+            lowered=True,
+            near_base64_run=True,
         ),
         TokenShape("password in a url", ds(BasicAuthDetector), group=1, extend=False),
         TokenShape("stripe", ds(StripeDetector), ("sk_live_", "rk_live_")),
@@ -153,7 +158,7 @@ def token_shapes() -> tuple[TokenShape, ...]:
         TokenShape("pypi", joined(list(PypiTokenDetector.denylist)), ("pypi-",)),
         TokenShape("sendgrid", ds(SendGridDetector), ("SG.",)),
         TokenShape("square", ds(SquareOAuthDetector), ("sq0csp-",)),
-        TokenShape("azure storage", ds(AzureStorageKeyDetector)),
+        TokenShape("azure storage", ds(AzureStorageKeyDetector), near_base64_run=True),
         TokenShape(
             "putty key", ds(PrivateKeyDetector, 7), ("PuTTY-User-Key-File-",), key_block=True
         ),
@@ -170,21 +175,12 @@ def token_shapes() -> tuple[TokenShape, ...]:
         TokenShape("google oauth", own(r"ya29\.[0-9A-Za-z_\-]{20,}"), ("ya29.",)),
         TokenShape("npm", own(r"npm_[A-Za-z0-9]{36}"), ("npm_",)),
         TokenShape(
-            "bearer",
-            own(r"bearer[ \t]+([a-z0-9._~+/\-]+=*)"),
-            group=1,
+            "bearer or basic",
+            own(r"bearer[ \t]+([a-z0-9._~+/\-]+=*)|basic[ \t]+([a-z0-9+/]+={0,2})"),
+            group=None,
             lowered=True,
             word_start=True,
-            valid=_bearer_token,
-        ),
-        TokenShape(
-            "basic",
-            own(r"basic[ \t]+([a-z0-9+/]+={0,2})"),
-            group=1,
-            lowered=True,
-            word_start=True,
-            extend=False,
-            valid=_basic_credentials,
+            valid=_authorization_credentials,
         ),
     )
 
@@ -200,7 +196,11 @@ def _by_head() -> dict[str, tuple[tuple[str, TokenShape], ...]]:
 
 
 def _scanned_shapes() -> tuple[TokenShape, ...]:
-    return tuple(shape for shape in token_shapes() if not shape.prefixes)
+    return tuple(s for s in token_shapes() if not s.prefixes and not s.near_base64_run)
+
+
+def _base64_run_shapes() -> tuple[TokenShape, ...]:
+    return tuple(s for s in token_shapes() if s.near_base64_run)
 
 
 # --- token runs -------------------------------------------------------------------------
@@ -227,24 +227,39 @@ def _token_runs(mask: bytes, text: str) -> list[int]:
     return starts
 
 
-# --- bare AWS secret keys ---------------------------------------------------------------
+# --- runs of base64: bare AWS secret keys, and the shapes whose secret is such a run --------
 
 _BASE64_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/+"
 _BASE64_MASK = bytes(1 if chr(b) in _BASE64_CHARS else 0 for b in range(256))
-_AWS_SECRET_RUN = b"\x01" * 40
+_BASE64_RUN = b"\x01" * 40
+_CONTEXT = 64
+"""How far before a run a ``near_base64_run`` pattern may start."""
 
 
-def _aws_secret_spans(ascii_text: bytes, text: str) -> list[tuple[int, int]]:
-    """40 base64 characters, mixed case with digits, standing alone (not hex, not part of
-    a longer run or a path): the shape of an AWS secret access key."""
+def _base64_run_spans(
+    ascii_text: bytes, text: str, lowered: str, shapes: tuple[TokenShape, ...]
+) -> list[tuple[int, int]]:
+    """Runs of 40+ base64 characters that a shape around them claims, or that have the
+    shape of an AWS secret access key: exactly 40, mixed case with digits (not hex), at
+    most two ``/`` (not a path), not followed by ``=`` padding (not a longer blob)."""
     spans: list[tuple[int, int]] = []
     runs = ascii_text.translate(_BASE64_MASK)
-    at = runs.find(_AWS_SECRET_RUN)
+    at = runs.find(_BASE64_RUN)
     while at >= 0:
         end = runs.find(b"\x00", at)
         end = len(runs) if end < 0 else end
+        claimed = None
+        for shape in shapes:
+            source = lowered if shape.lowered else text
+            match = shape.pattern.search(source, max(0, at - _CONTEXT), end + 1)
+            claimed = None if match is None else _token_span(text, shape, match)
+            if claimed is not None and claimed[0] < end and claimed[1] > at:
+                break
+            claimed = None
         candidate = text[at:end]
-        if (
+        if claimed is not None:
+            spans.append(claimed)
+        elif (
             end - at == 40
             and text[end : end + 1] != "="
             and candidate.count("/") < 3
@@ -253,7 +268,7 @@ def _aws_secret_spans(ascii_text: bytes, text: str) -> list[tuple[int, int]]:
             and any(c.isdigit() for c in candidate)
         ):
             spans.append((at, end))
-        at = runs.find(_AWS_SECRET_RUN, end)
+        at = runs.find(_BASE64_RUN, end)
     return spans
 
 
@@ -303,6 +318,26 @@ def _secret_name_pattern() -> re.Pattern[str]:
     words = "|".join((*DENYLIST, *_EXTRA_KEYWORDS))
     anywhere = "|".join(_ANY_PREFIX_KEYWORDS)
     return re.compile(rf"(?:(?:^|_)(?:{words})|(?:{anywhere}))\d*$")
+
+
+@functools.cache
+def _keyword_endings() -> tuple[str, ...]:
+    """Every way a keyword can end a lower-cased ASCII name (``api_key``, ``apikey``,
+    ``api-key``, ``contrase?a``): a cheap test before the name's start is looked for."""
+    from detect_secrets.plugins.keyword import DENYLIST
+
+    endings: set[str] = set()
+    for word in (*DENYLIST, *_EXTRA_KEYWORDS, *_ANY_PREFIX_KEYWORDS):
+        spellings = {""}
+        for index, char in enumerate(word):
+            if char == "?":
+                continue
+            options = {char if char.isascii() else "?"}
+            if word[index + 1 : index + 2] == "?":
+                options |= {"", "-", "."} if char == "_" else {""}
+            spellings = {start + option for start in spellings for option in options}
+        endings |= spellings - {""}
+    return tuple(sorted(endings))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -394,6 +429,7 @@ def _is_value(value: str) -> bool:
 def _assignment_spans(text: str, lowered: str) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     seen: set[int] = set()
+    endings = _keyword_endings()
     for stem in _STEMS:
         first = stem.search(lowered)
         if first is None:
@@ -408,6 +444,11 @@ def _assignment_spans(text: str, lowered: str) -> list[tuple[int, int]]:
             # After a JSON key only a string can be a secret: not null, true, 42 or {...}.
             after = operator.end() if operator is not None else 0
             if operator is None or (operator.group(1) == '"' and text[after : after + 1] != '"'):
+                continue
+            last = end
+            while last > found.start() and lowered[last - 1].isdigit():
+                last -= 1
+            if not lowered.endswith(endings, max(0, last - 24), last):
                 continue
             start, field_start = _name_start(text, found.start())
             if not _is_secret_name(text[start:end]):
@@ -444,7 +485,7 @@ def _inside_word(text: str, start: int) -> bool:
 def _token_span(text: str, shape: TokenShape, match: re.Match[str]) -> tuple[int, int] | None:
     if shape.word_start and _inside_word(text, match.start()):
         return None
-    start, end = match.span(shape.group)
+    start, end = match.span(match.lastindex or 0 if shape.group is None else shape.group)
     if shape.key_block:
         material = _KEY_MATERIAL.match(text, end)
         end = end if material is None else material.end()
@@ -470,7 +511,9 @@ class Scrubber:
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         self._by_head = _by_head()
         self._scanned = _scanned_shapes()
+        self._near_base64_runs = _base64_run_shapes()
         _secret_name_pattern()
+        _keyword_endings()
         # Values as they appear inside a JSON string (quotes and backslashes escaped).
         self._literals = {
             json.dumps(value, ensure_ascii=False)[1:-1]
@@ -506,7 +549,7 @@ class Scrubber:
         for pattern in self._env_patterns:
             spans += [m.span() for m in pattern.finditer(text)]
         spans += _assignment_spans(text, lowered)
-        spans += _aws_secret_spans(ascii_text, text)
+        spans += _base64_run_spans(ascii_text, text, lowered, self._near_base64_runs)
         if not spans:
             return text, 0
         spans.sort()
