@@ -26,7 +26,8 @@ Speed matters (every sample passes through here). ``re`` is fast on a pattern th
 with one literal (a substring search) and slow on an alternation of different ones, so
 the prefixed kinds are not scanned one by one: one ``bytes.translate`` marks token
 characters, the runs of 20 or more are found with ``bytes.find``, and each run's first
-two characters pick the few patterns to try at its start. The other kinds each start
+two characters pick the few patterns to try at its start; runs of 40+ base64 characters
+are found the same way for the kinds whose secret is one. The other kinds each start
 with a literal of their own. detect-secrets is imported on first use (~0.2 s).
 """
 
