@@ -163,6 +163,7 @@ def test_python_tool_from_an_installed_package(tmp_path: Path) -> None:
         tools:
           - python: nexforge.runtime.config.model_spec:parse_model_spec
             read_only: true
+        allow_packages: [nexforge.runtime.config.model_spec]
         """,
     )
     (tool,) = load_agent(config).tools

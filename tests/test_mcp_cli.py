@@ -141,3 +141,50 @@ asyncio.run(main())
     pids = [int(p) for p in done.stdout.split()]
     assert len(pids) == 1
     assert wait_until(lambda: not any(alive(p) for p in pids))
+
+
+def test_serve_mcp_answers_unreadable_lines_with_json_rpc_errors(tmp_path: Path) -> None:
+    config = write(tmp_path / "helper.yaml", "name: helper\nsystem_prompt: You help.\n")
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "test", "version": "1"},
+        },
+    }
+    sent = [
+        "this is not json",
+        "",  # a blank line is no message: no reply
+        '{"jsonrpc": "2.0", "id": 7, "method": 3}',
+        "[" * 100_000,
+        "\udcff{ garbage",
+        json.dumps(initialize),
+    ]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "nexforge", "serve-mcp", str(config)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        stdin = "".join(line + "\n" for line in sent).encode("utf-8", "surrogateescape")
+        stdout, stderr = server.communicate(stdin, timeout=60)
+    finally:
+        server.kill()
+    replies = [json.loads(line) for line in stdout.decode().splitlines()]
+
+    parse_error = {"code": -32700, "message": "Parse error: the line is not valid JSON"}
+    invalid = {"code": -32600, "message": "Invalid Request: not a JSON-RPC message"}
+    assert replies[:4] == [
+        {"jsonrpc": "2.0", "id": None, "error": parse_error},
+        {"jsonrpc": "2.0", "id": 7, "error": invalid},
+        {"jsonrpc": "2.0", "id": None, "error": parse_error},
+        {"jsonrpc": "2.0", "id": None, "error": parse_error},
+    ]
+    assert replies[4]["id"] == 1 and replies[4]["result"]["serverInfo"]["name"] == "nexforge"
+    assert len(replies) == 5
+    assert server.returncode == 0, stderr.decode()
+    assert b"Traceback" not in stderr

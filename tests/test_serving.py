@@ -308,6 +308,57 @@ async def test_malformed_json_is_a_400_through_the_client_too() -> None:
     assert reply["error"]["message"].startswith("request body is not valid JSON")
 
 
+async def raw_http(server: OpenAIServer, head: bytes, body: bytes = b"") -> tuple[int, Any, str]:
+    """Send bytes no HTTP client library would send; status, JSON body, content type."""
+    host, port = server.url.removeprefix("http://").removesuffix("/v1").rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host.strip("[]"), int(port))
+    length = f"Content-Length: {len(body)}\r\n".encode()
+    writer.write(head + b"\r\nHost: x\r\nConnection: close\r\n" + length + b"\r\n" + body)
+    await writer.drain()
+    raw = await reader.read()
+    writer.close()
+    await writer.wait_closed()
+    header, _, payload = raw.partition(b"\r\n\r\n")
+    lines = header.decode("latin-1").split("\r\n")
+    fields = dict(line.split(": ", 1) for line in lines[1:])
+    return int(lines[0].split()[1]), json.loads(payload), fields["Content-Type"]
+
+
+@pytest.mark.parametrize("credentials", [b"Bearer \xff\xfe", b"\xc3\x28 " + TOKEN.encode()])
+async def test_authorization_that_is_not_utf8_is_a_401(
+    credentials: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with served([]) as (_, _client, server):
+        status, reply, kind = await raw_http(
+            server, b"GET /v1/models HTTP/1.1\r\nAuthorization: " + credentials
+        )
+    assert (status, kind) == (401, "application/json")
+    assert reply["error"]["code"] == "invalid_api_key"
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+@pytest.mark.parametrize("depth", [65, 2_000, 100_000])
+async def test_deeply_nested_json_is_a_400(depth: int, caplog: pytest.LogCaptureFixture) -> None:
+    body = b"[" * depth + b"]" * depth
+    head = b"POST /v1/chat/completions HTTP/1.1\r\nAuthorization: Bearer " + TOKEN.encode()
+    async with served([]) as (_, _client, server):
+        status, reply, kind = await raw_http(server, head, body)
+    assert (status, kind) == (400, "application/json")
+    assert reply["error"]["message"] == "request body is nested more than 64 levels deep"
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+async def test_a_deep_but_reasonable_tool_schema_is_served() -> None:
+    schema: dict[str, Any] = {"type": "string"}
+    for _ in range(28):  # 28 levels of {"type", "properties": {"x": ...}}: 58 JSON levels
+        schema = {"type": "object", "properties": {"x": schema}}
+    tool = {"type": "function", "function": {"name": "deep", "parameters": schema}}
+    async with served([say("fine")]) as (model, client, _):
+        reply = await client.chat.completions.create(model="m", messages=USER_X, tools=[tool])
+    assert reply.choices[0].message.content == "fine"
+    assert model.requests[0].tools[0].parameters == schema
+
+
 async def test_oversized_body_and_unknown_endpoint_get_json_errors() -> None:
     async with served([], max_body_bytes=1_000) as (_, _client, server):
         big = json.dumps({"messages": [{"role": "user", "content": "x" * 5_000}]}).encode()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -31,6 +32,7 @@ from nexforge.core.trajectory import RunResult
 from nexforge.models.settings import ModelSettings
 from nexforge.runtime.agent import Agent
 from nexforge.runtime.config import agent_config_json_schema, load_agent, parse_model_spec
+from nexforge.runtime.config.python_refs import ALLOW_PACKAGES_ENV, package_name_problem
 from nexforge.runtime.conversation import Conversation
 from nexforge.runtime.events import RunStopped
 
@@ -59,6 +61,31 @@ WorkspaceOption = Annotated[
 ]
 
 
+@app.callback()
+def options(
+    allow_package: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-package",
+            metavar="PACKAGE",
+            help="Let `python:` tool entries name functions of this installed package "
+            "(repeatable; e.g. `nexforge --allow-package mypkg run ...`).",
+        ),
+    ] = None,
+) -> None:
+    """Build agentic training environments: run agent hierarchies from YAML."""
+    if not allow_package:
+        return
+    for name in allow_package:
+        problem = package_name_problem(name)
+        if problem is not None:
+            fail(f"--allow-package: {problem}", 2)
+    # Through the environment, so every config this command loads sees it, in child
+    # processes (Ray workers) too.
+    earlier = os.environ.get(ALLOW_PACKAGES_ENV, "")
+    os.environ[ALLOW_PACKAGES_ENV] = ",".join(p for p in (earlier, *allow_package) if p)
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
     err.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
     raise typer.Exit(code)
@@ -68,6 +95,8 @@ def _guarded(action: Callable[[], T]) -> T:
     """Run ``action``; any error becomes one line on stderr (the traceback goes to the log)."""
     try:
         return action()
+    except ConfigError as exc:  # e.g. a system prompt that fails to render
+        fail(str(exc), 2)
     except NexForgeError as exc:
         fail(str(exc))
     except KeyboardInterrupt:

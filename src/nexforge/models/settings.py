@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from nexforge.core.durations import Seconds
+
 Provider = Literal["openai", "local"]
 DEFAULT_CONTEXT_LENGTH = 32_768
 
@@ -18,7 +20,7 @@ class ModelSettings(BaseModel):
     lists further endpoints tried in order when one fails (failover).
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     provider: Provider = "openai"
     base_url: str | None = None
@@ -28,6 +30,6 @@ class ModelSettings(BaseModel):
     path: str | None = None
     temperature: float | None = None
     max_tokens: int | None = None
-    timeout_s: float = 120.0
+    timeout_s: Seconds = 120.0
     max_retries: int = 4
     context_length: int = DEFAULT_CONTEXT_LENGTH

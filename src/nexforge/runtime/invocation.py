@@ -121,6 +121,7 @@ def start_invocation(
             description=agent.description,
             tools=toolbox.specs,
             variables=agent.prompt_vars,
+            source=agent.source,
         )
         if codec is not None and toolbox.specs:
             prompt = f"{prompt}\n\n{codec.system_prompt(toolbox.specs)}"

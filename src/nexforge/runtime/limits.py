@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from nexforge.core.durations import Seconds
+
 
 class Limits(BaseModel):
     """Bounds on an agent's run, per conversation turn.
@@ -18,7 +20,7 @@ class Limits(BaseModel):
     max_steps: int = Field(default=30, ge=1)
     max_depth: int = Field(default=4, ge=0)
     max_parallel_tools: int = Field(default=8, ge=1)
-    timeout_s: float = Field(default=600.0, gt=0)
+    timeout_s: Seconds = 600.0
     max_total_tokens: int | None = Field(default=None, ge=1)
 
 

@@ -6,9 +6,10 @@ import datetime
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, Template
+from jinja2 import StrictUndefined, Template, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
+from nexforge.core.errors import ConfigError
 from nexforge.core.tools import ToolSpec
 
 PROMPT_BUILTINS = frozenset({"agent", "description", "tools", "today"})
@@ -30,8 +31,13 @@ def render_system_prompt(
     description: str,
     tools: list[ToolSpec],
     variables: dict[str, Any],
+    source: str | None = None,
 ) -> str:
-    """Render with ``agent``, ``description``, ``tools``, ``today`` and the agent's own vars."""
+    """Render with ``agent``, ``description``, ``tools``, ``today`` and the agent's own vars.
+
+    A template that fails (the loader catches what it can see without rendering) is a
+    ConfigError naming ``source``, the agent's file, and the line in the template.
+    """
     if "{" not in template:  # the common case: plain text, no template work at all
         return template
     context: dict[str, Any] = {
@@ -41,4 +47,22 @@ def render_system_prompt(
         "today": datetime.date.today().isoformat(),
         **variables,
     }
-    return _template(template).render(context).strip()
+    try:
+        return _template(template).render(context).strip()
+    except TemplateError as exc:
+        line = _template_line(exc)
+        where = f" (line {line} of the template)" if line is not None else ""
+        raise ConfigError(
+            f"cannot render the system prompt{where}: {exc}", file=source, key="system_prompt"
+        ) from exc
+
+
+def _template_line(exc: BaseException) -> int | None:
+    """The template line Jinja put in the traceback (its frames are named ``<template>``)."""
+    line = None
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<template>":
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line

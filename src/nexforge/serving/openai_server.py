@@ -42,6 +42,9 @@ from nexforge.serving.wire import (
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+# Far deeper than any real request (tool schemas included) and shallow enough that no code
+# walking the request recursively (schemas, grammars) runs out of stack.
+MAX_JSON_DEPTH = 64
 DEFAULT_REQUEST_TIMEOUT_S = 300.0
 _MESSAGE_CHARS = 300
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -163,6 +166,9 @@ class OpenAIServer:
                 response.headers["WWW-Authenticate"] = "Bearer"
         except web.HTTPException as exc:  # unknown route, wrong method, body too large
             response = _error(exc.status, self._describe_http_error(request, exc))
+        except Exception:  # a bug must still answer in JSON; the traceback goes to the log
+            logger.exception("%s %s failed", request.method, request.path)
+            response = _error(500, "internal server error", "server_error")
         logger.info(
             "%s %s -> %d in %.2fs",
             request.method,
@@ -174,9 +180,10 @@ class OpenAIServer:
 
     def _authorized(self, request: web.Request) -> bool:
         scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+        # aiohttp keeps header bytes that are not UTF-8 as surrogates: compare the raw bytes.
         # compare_digest: the time taken does not reveal how much of the token matched.
         return scheme.lower() == "bearer" and hmac.compare_digest(
-            credentials.strip().encode(), self._token
+            credentials.strip().encode("utf-8", "surrogateescape"), self._token
         )
 
     def _describe_http_error(self, request: web.Request, exc: web.HTTPException) -> str:
@@ -204,10 +211,15 @@ class OpenAIServer:
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()  # over client_max_size: HTTPRequestEntityTooLarge (413)
+        too_deep = _error(400, f"request body is nested more than {MAX_JSON_DEPTH} levels deep")
         try:
             body = json.loads(raw)
         except ValueError as exc:  # UnicodeDecodeError included
             return _error(400, f"request body is not valid JSON: {_one_line(str(exc))}")
+        except RecursionError:  # json's own stack limit, around 1,000 levels
+            return too_deep
+        if _nested_deeper_than(body, MAX_JSON_DEPTH):
+            return too_deep
         try:
             chat = parse_chat_request(body)
             model_request = to_model_request(chat, timeout_s=self._timeout_s)
@@ -287,6 +299,19 @@ class OpenAIServer:
         except ConnectionResetError:
             logger.info("client went away during stream %s", completion_id)
         return stream
+
+
+def _nested_deeper_than(value: Any, limit: int) -> bool:
+    """Whether ``value`` (parsed JSON) nests more than ``limit`` arrays/objects deep."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth >= limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def _one_line(text: str) -> str:

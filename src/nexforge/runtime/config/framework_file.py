@@ -11,12 +11,25 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 from types import ModuleType
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from nexforge.core.errors import ConfigError
 from nexforge.runtime.config.paths import FRAMEWORK_FILE, PathEscapeError, resolve_inside
-from nexforge.runtime.config.python_refs import PythonRefError, import_module_ref
-from nexforge.runtime.config.schema import NAME_PATTERN, EnvironmentSpec, EnvToolEntry
+from nexforge.runtime.config.python_refs import (
+    PythonRefError,
+    env_allowed_packages,
+    import_module_ref,
+    package_name_problem,
+)
+from nexforge.runtime.config.schema import (
+    ALLOW_PACKAGES_DESCRIPTION,
+    NAME_PATTERN,
+    PACKAGE_PATTERN,
+    EnvironmentSpec,
+    EnvToolEntry,
+)
 from nexforge.runtime.config.validation import validate_document
 from nexforge.runtime.config.yaml_lines import Loc, YamlDocument, load_yaml
 from nexforge.tools.base import Tool
@@ -54,6 +67,9 @@ class FrameworkFile(BaseModel):
     entry_agent: str | None = Field(default=None, description="Path of the entry agent's YAML.")
     environment: EnvironmentSpec | None = None
     workflow: Workflow | None = None
+    allow_packages: list[Annotated[str, Field(pattern=PACKAGE_PATTERN)]] = Field(
+        default_factory=list, description=ALLOW_PACKAGES_DESCRIPTION
+    )
 
 
 def read_framework_file(root: Path) -> tuple[YamlDocument, FrameworkFile] | None:
@@ -63,6 +79,31 @@ def read_framework_file(root: Path) -> tuple[YamlDocument, FrameworkFile] | None
         return None
     doc = load_yaml(path)
     return doc, validate_document(doc, FrameworkFile)
+
+
+def allowed_packages(
+    doc: YamlDocument, names: list[str], inherited: frozenset[str]
+) -> frozenset[str]:
+    """``inherited`` plus the ``allow_packages:`` of ``doc``; a bad name is a ConfigError."""
+    for i, name in enumerate(names):
+        problem = package_name_problem(name)
+        if problem is not None:
+            raise doc.error(("allow_packages", i), problem)
+    return inherited | frozenset(names)
+
+
+def root_allowed_packages(root: Path) -> frozenset[str]:
+    """What every agent under ``root`` may import: ``NEXFORGE_ALLOW_PACKAGES`` (set by
+    ``nexforge --allow-package``) plus the root's ``framework.yaml`` ``allow_packages:``."""
+    try:
+        from_env = env_allowed_packages()
+    except PythonRefError as exc:
+        raise ConfigError(str(exc)) from None
+    found = read_framework_file(root)
+    if found is None:
+        return from_env
+    doc, spec = found
+    return allowed_packages(doc, spec.allow_packages, from_env)
 
 
 def framework_environment(root: Path, module_cache: dict[Path, ModuleType]) -> Environment | None:

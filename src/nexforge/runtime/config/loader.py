@@ -7,13 +7,20 @@ and are not mutated by a run, so sharing is safe. Cycles are refused with the ch
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
 import jinja2
 import jinja2.meta
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import nodes
+from jinja2.sandbox import (
+    UNSAFE_ASYNC_GENERATOR_ATTRIBUTES,
+    UNSAFE_COROUTINE_ATTRIBUTES,
+    UNSAFE_GENERATOR_ATTRIBUTES,
+    SandboxedEnvironment,
+)
 
 from nexforge.core.errors import ConfigError
 from nexforge.models.codecs import TOOL_CALL_FORMATS
@@ -21,8 +28,10 @@ from nexforge.models.settings import ModelSettings
 from nexforge.runtime.agent import Agent
 from nexforge.runtime.config.framework_file import (
     agent_environment,
+    allowed_packages,
     env_tools,
     framework_environment,
+    root_allowed_packages,
 )
 from nexforge.runtime.config.mcp_entries import build_mcp_tools, prefetch_mcp_servers
 from nexforge.runtime.config.model_spec import parse_model_spec
@@ -30,10 +39,14 @@ from nexforge.runtime.config.paths import display_path, find_root
 from nexforge.runtime.config.schema import AgentFile, EnvToolEntry, McpToolEntry
 from nexforge.runtime.config.tool_entries import ToolBuildContext, build_tool
 from nexforge.runtime.config.validation import validate_document
-from nexforge.runtime.config.yaml_lines import YamlDocument, load_yaml
+from nexforge.runtime.config.yaml_lines import YamlDocument, load_yaml, read_config_text
 from nexforge.runtime.prompt import PROMPT_BUILTINS
 from nexforge.tools.base import Tool
 from nexforge.tools.environment import Environment
+
+_UNSAFE_ATTRIBUTES = (
+    UNSAFE_GENERATOR_ATTRIBUTES | UNSAFE_COROUTINE_ATTRIBUTES | UNSAFE_ASYNC_GENERATOR_ATTRIBUTES
+)
 
 
 def load_agent(path: str | Path, *, root: Path | None = None) -> Agent:
@@ -49,7 +62,7 @@ def load_agent(path: str | Path, *, root: Path | None = None) -> Agent:
     base = root.resolve() if root is not None else find_root(config)
     if not config.is_relative_to(base):
         raise ConfigError(f"config file is outside the root {base}", file=config)
-    loader = _Loader(base)
+    loader = _Loader(base, allow_packages=root_allowed_packages(base))
     loader.environment = framework_environment(base, loader.module_cache)
     return loader.load(config, chain=())
 
@@ -57,6 +70,8 @@ def load_agent(path: str | Path, *, root: Path | None = None) -> Agent:
 @dataclass
 class _Loader:
     root: Path
+    allow_packages: frozenset[str] = frozenset()
+    """Packages every agent may use (the command line's and framework.yaml's)."""
     agents: dict[Path, Agent] = field(default_factory=dict)
     name_owners: dict[str, Path] = field(default_factory=dict)
     module_cache: dict[Path, ModuleType] = field(default_factory=dict)
@@ -82,7 +97,12 @@ class _Loader:
                 agent_name=spec.name,
                 is_entry=not chain,
             )
-        ctx = ToolBuildContext(doc=doc, root=self.root, module_cache=self.module_cache)
+        ctx = ToolBuildContext(
+            doc=doc,
+            root=self.root,
+            module_cache=self.module_cache,
+            allow_packages=allowed_packages(doc, spec.allow_packages, self.allow_packages),
+        )
         tools = self._tools(doc, spec, ctx)
         agent = Agent(
             name=spec.name,
@@ -160,10 +180,7 @@ class _Loader:
         if spec.system_prompt_file is None:
             raise doc.error(("system_prompt",), "required: system_prompt or system_prompt_file")
         path = ctx.resolve(("system_prompt_file",), spec.system_prompt_file, must_exist=True)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise doc.error(("system_prompt_file",), f"cannot read {path}: {exc}") from exc
+        text = read_config_text(path)
         _check_jinja(text, path, 1, None, set(spec.prompt_vars))
         return text
 
@@ -204,6 +221,16 @@ def _check_jinja(
         raise ConfigError(
             f"Jinja syntax error: {exc.message}", file=file, line=line, key=key
         ) from exc
+    unsafe = next(_unsafe_attributes(ast), None)
+    if unsafe is not None:
+        name, lineno = unsafe
+        line = first_line + lineno - 1 if first_line is not None else lineno
+        raise ConfigError(
+            f"template reads {name!r}: the sandbox refuses underscore and internal attributes",
+            file=file,
+            line=line,
+            key=key,
+        )
     unknown = sorted(jinja2.meta.find_undeclared_variables(ast) - PROMPT_BUILTINS - prompt_vars)
     if unknown:
         known = ", ".join(sorted(PROMPT_BUILTINS | prompt_vars))
@@ -213,3 +240,19 @@ def _check_jinja(
             line=first_line,
             key=key,
         )
+
+
+def _unsafe_attributes(ast: nodes.Template) -> Iterator[tuple[str, int]]:
+    """Attribute names (with their template line) the sandbox would refuse at render time,
+    as far as they are literal: ``x.__class__``, ``x['_y']``, ``x|attr('__z__')``."""
+    for node in ast.find_all((nodes.Getattr, nodes.Getitem, nodes.Filter)):
+        name: object = None
+        if isinstance(node, nodes.Getattr):
+            name = node.attr
+        elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+            name = node.arg.value
+        elif isinstance(node, nodes.Filter) and node.name == "attr" and node.args:
+            first = node.args[0]
+            name = first.value if isinstance(first, nodes.Const) else None
+        if isinstance(name, str) and (name.startswith("_") or name in _UNSAFE_ATTRIBUTES):
+            yield name, node.lineno

@@ -18,8 +18,10 @@ from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Discriminator, Field, Tag
 
+from nexforge.core.durations import Seconds
 from nexforge.models.codecs import TOOL_CALL_FORMATS
 from nexforge.models.settings import ModelSettings
+from nexforge.runtime.config.python_refs import MODULE_NAME_PATTERN
 from nexforge.runtime.limits import CompactionPolicy, Limits
 from nexforge.tools.env_state import DEFAULT_EPOCH
 from nexforge.tools.mcp.config import McpServerConfig
@@ -27,6 +29,7 @@ from nexforge.tools.mcp.config import McpServerConfig
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "agent.schema.json"
 NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]*$"
 PYTHON_REF_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$"
+PACKAGE_PATTERN = MODULE_NAME_PATTERN
 MCP_REF_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]*(/[^/\s]+)?$"
 ENV_REF_PATTERN = r"^(\*|[A-Za-z0-9_-]{1,64})$"
 PATTERN_HINTS = {
@@ -34,7 +37,12 @@ PATTERN_HINTS = {
     PYTHON_REF_PATTERN: "expected module:function, e.g. mytools.prices:lookup_price",
     MCP_REF_PATTERN: "expected SERVER (all its tools) or SERVER/TOOL, e.g. git/git_log",
     ENV_REF_PATTERN: "expected a tool of the environment, or '*' for all of them",
+    PACKAGE_PATTERN: "expected a package or module name, e.g. mypkg or mypkg.tools",
 }
+ALLOW_PACKAGES_DESCRIPTION = (
+    "Installed packages (or modules) whose functions `python:` tool entries may name; "
+    "anything outside the config root must be listed. Never the standard library."
+)
 
 # Union branches are tagged explicitly so a validation error reports only the branch the
 # user meant. Tags contain a hyphen so they can never be mistaken for a field name.
@@ -58,18 +66,18 @@ class BuiltinToolEntry(_Strict):
         default_factory=dict,
         description="Options of the built-in; relative paths resolve from the config's folder.",
     )
-    timeout_s: float | None = Field(default=None, gt=0)
+    timeout_s: Seconds | None = None
 
 
 class PythonToolEntry(_Strict):
-    """``- python: module:function``, resolved from the root or from installed packages."""
+    """``- python: module:function``, from the config root or an allowed package."""
 
     python: str = Field(pattern=PYTHON_REF_PATTERN, description="module:function")
     spec: str | None = Field(
         default=None, description="YAML file {description?, parameters, read_only?}."
     )
     read_only: bool | None = None
-    timeout_s: float | None = Field(default=None, gt=0)
+    timeout_s: Seconds | None = None
 
 
 class McpToolEntry(_Strict):
@@ -88,7 +96,7 @@ class ClockSpec(_Strict):
     """The run's deterministic clock: ``start`` plus ``step_s`` per state-changing call."""
 
     start: AwareDatetime = Field(default=DEFAULT_EPOCH, description="ISO 8601 with a zone")
-    step_s: float = Field(default=60.0, gt=0)
+    step_s: Seconds = 60.0
 
 
 class EnvironmentSpec(_Strict):
@@ -184,6 +192,9 @@ class AgentFile(_Strict):
     )
     prompt_vars: dict[str, Any] = Field(default_factory=dict)
     tools: list[ToolEntry] = Field(default_factory=list)
+    allow_packages: list[Annotated[str, Field(pattern=PACKAGE_PATTERN)]] = Field(
+        default_factory=list, description=ALLOW_PACKAGES_DESCRIPTION
+    )
     mcp_servers: dict[Annotated[str, Field(pattern=NAME_PATTERN)], McpServerConfig] = Field(
         default_factory=dict, description="MCP servers by name, used by `- mcp:` tool entries."
     )

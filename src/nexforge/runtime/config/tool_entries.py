@@ -30,6 +30,8 @@ class ToolBuildContext:
     doc: YamlDocument
     root: Path
     module_cache: dict[Path, ModuleType]
+    allow_packages: frozenset[str] = frozenset()
+    """Packages whose functions ``python:`` entries may name (besides root modules)."""
 
     @property
     def base_dir(self) -> Path:
@@ -75,7 +77,9 @@ def _builtin_tool(entry: BuiltinToolEntry, loc: Loc, ctx: ToolBuildContext) -> T
 
 def _python_tool(entry: PythonToolEntry, loc: Loc, ctx: ToolBuildContext) -> Tool:
     try:
-        fn = resolve_python_ref(entry.python, ctx.root, ctx.module_cache)
+        fn = resolve_python_ref(
+            entry.python, ctx.root, ctx.module_cache, allow_packages=ctx.allow_packages
+        )
     except PythonRefError as exc:
         raise ctx.doc.error((*loc, "python"), str(exc)) from exc
     kwargs: dict[str, Any] = {}

@@ -7,6 +7,7 @@ indices, e.g. ``("tools", 2, "builtin")``; errors are reported at the closest kn
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,8 +21,15 @@ from nexforge.runtime.config.env_vars import UnsetEnvVarError, expand_env
 
 Loc = tuple[str | int, ...]
 
-# Aliases can expand a small file exponentially ("billion laughs"); no real config is this big.
+# No real config comes near these; each keeps a hostile file from costing minutes and
+# gigabytes (a 60 MB file took 85 s and 590 MB) or the parser's stack (deep nesting).
+MAX_FILE_BYTES = 1024 * 1024
+MAX_DEPTH = 100
+# Aliases can expand a small file exponentially ("billion laughs").
 MAX_NODES = 100_000
+# Numbers reach clocks, rlimits and C calls: infinity or 1e300 there is an OverflowError
+# at run time instead of an error here. Fields with a natural bound (timeouts) have their own.
+MAX_NUMBER = 10**15
 
 
 def format_loc(loc: Loc) -> str:
@@ -61,13 +69,14 @@ class YamlDocument:
 
 
 def load_yaml(path: Path, *, environ: Mapping[str, str] | None = None) -> YamlDocument:
-    """Parse ``path``; duplicate keys, non-scalar keys and unset env variables are ConfigErrors."""
+    """Parse ``path``; duplicate keys, non-scalar keys, unset env variables and files too
+    large or too deeply nested are ConfigErrors."""
+    text = read_config_text(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read file: {exc}", file=path) from exc
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=_BoundedLoader)
+    except _TooLargeError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark is not None else None
+        raise ConfigError(str(exc.problem), file=path, line=line) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -81,6 +90,52 @@ def load_yaml(path: Path, *, environ: Mapping[str, str] | None = None) -> YamlDo
     builder = _Builder(doc, os.environ if environ is None else environ)
     doc.data = builder.build(root, ())
     return doc
+
+
+def read_config_text(path: Path) -> str:
+    """The UTF-8 text of a config file (YAML or prompt) of at most ``MAX_FILE_BYTES``."""
+    try:
+        with path.open("rb") as stream:
+            data = stream.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"cannot read file: {exc}", file=path) from exc
+    if len(data) > MAX_FILE_BYTES:
+        raise ConfigError(
+            f"file too large: a config file may hold at most {MAX_FILE_BYTES // 1024} KiB",
+            file=path,
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"cannot read file: {exc}", file=path) from exc
+
+
+class _TooLargeError(yaml.MarkedYAMLError):
+    """The document nests deeper than ``MAX_DEPTH`` or holds more than ``MAX_NODES`` values."""
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """Composition recurses once per level of nesting and costs time per value: stop a
+    hostile document at the bound instead of after the stack or the whole file."""
+
+    _depth = 0
+    _nodes = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        self._depth += 1
+        self._nodes += 1
+        try:
+            problem = None
+            if self._depth > MAX_DEPTH:
+                problem = f"nested more than {MAX_DEPTH} levels deep"
+            elif self._nodes > MAX_NODES:
+                problem = f"document too large (more than {MAX_NODES} values)"
+            if problem is not None:
+                event = self.peek_event()  # type: ignore[no-untyped-call]
+                raise _TooLargeError(problem=problem, problem_mark=event.start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 class _Builder:
@@ -136,6 +191,11 @@ class _Builder:
         except yaml.YAMLError as exc:
             problem = getattr(exc, "problem", None) or str(exc)
             raise self.doc.error(loc, f"invalid value: {problem}") from exc
+        is_number = isinstance(value, float | int) and not isinstance(value, bool)
+        if is_number and (not math.isfinite(value) or abs(value) > MAX_NUMBER):
+            raise self.doc.error(
+                loc, f"expected a finite number of at most {MAX_NUMBER:.0e} in magnitude"
+            )
         if not isinstance(value, str):
             return value
         block = isinstance(node, yaml.ScalarNode) and node.style in ("|", ">")

@@ -20,6 +20,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from pydantic import Field, field_validator
 from yarl import URL
 
+from nexforge.core.durations import Seconds
 from nexforge.tools.base import Tool
 from nexforge.tools.builtins.options import CommonOptions, parse_options
 from nexforge.tools.errors import ToolInputError
@@ -37,7 +38,7 @@ class HttpOptions(CommonOptions):
     allow: list[str] = Field(default_factory=list)
     max_bytes: int = Field(default=200_000, gt=0)
     max_redirects: int = Field(default=5, ge=0)
-    timeout_s: float = Field(default=15.0, gt=0)
+    timeout_s: Seconds = 15.0
 
     @field_validator("allow")
     @classmethod

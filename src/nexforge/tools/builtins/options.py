@@ -6,6 +6,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from nexforge.core.durations import Seconds
 from nexforge.tools.base import DEFAULT_MAX_OUTPUT_CHARS, DEFAULT_TOOL_TIMEOUT_S
 
 
@@ -14,7 +15,7 @@ class CommonOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    timeout_s: float = Field(default=DEFAULT_TOOL_TIMEOUT_S, gt=0)
+    timeout_s: Seconds = DEFAULT_TOOL_TIMEOUT_S
     max_output_chars: int = Field(default=DEFAULT_MAX_OUTPUT_CHARS, gt=0)
 
 

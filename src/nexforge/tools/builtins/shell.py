@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import Field
 
+from nexforge.core.durations import Seconds
 from nexforge.tools.base import Tool, ToolContext, ToolOutcome
 from nexforge.tools.builtins.options import CommonOptions, parse_options
 from nexforge.tools.sandbox import DEFAULT_MAX_PROCESSES, SubprocessResult, run_subprocess
@@ -33,7 +34,7 @@ class ProcessOptions(CommonOptions):
     """``timeout_s`` is the command's wall-clock limit; ``max_processes`` the sandbox
     user's process-count limit (it binds only when the child runs as that user)."""
 
-    timeout_s: float = Field(default=60.0, gt=0)
+    timeout_s: Seconds = 60.0
     max_processes: int = Field(default=DEFAULT_MAX_PROCESSES, gt=0)
 
 

@@ -1,4 +1,13 @@
-"""sqlite_query: one SQL statement against a configured SQLite database."""
+"""sqlite_query: one SQL statement against a configured SQLite database.
+
+Reads and writes stay inside that one database file (and its journal). An authorizer
+refuses, in both modes, what reaches other files or native code: ``ATTACH`` and ``VACUUM
+INTO`` (SQLite authorizes it as an ATTACH of its target; either would create or open any
+file as this process, root included), ``DETACH``, ``load_extension()``,
+``fts3_tokenizer()`` and the pragmas that move temporary files or unlock the schema.
+Read-only mode also refuses writes (``mode=ro``) and ``PRAGMA query_only``. A database
+path (or journal) that is a symbolic link is refused: it could point anywhere.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +19,7 @@ from typing import Any
 
 from pydantic import Field
 
+from nexforge.core.durations import Seconds
 from nexforge.tools.base import Tool, ToolContext
 from nexforge.tools.builtins.options import CommonOptions, parse_options
 from nexforge.tools.errors import ToolInputError
@@ -18,9 +28,10 @@ from nexforge.tools.schema import parse_docstring, tool_from_function
 _CELL_CHARS = 200
 _PROGRESS_OPS = 1000
 _BACKSTOP_S = 5.0
-# In read-only mode these could open a second, writable database or undo query_only.
-_DENIED_ACTIONS = {sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH}
-_DENIED_PRAGMAS = {"query_only", "writable_schema"}
+_DENIED_FUNCTIONS = {"load_extension", "fts3_tokenizer"}
+_DENIED_PRAGMAS = {"temp_store_directory", "data_store_directory", "writable_schema"}
+_READONLY_DENIED_PRAGMAS = _DENIED_PRAGMAS | {"query_only"}
+_SIDE_FILES = ("-journal", "-wal", "-shm")
 
 
 class SqliteOptions(CommonOptions):
@@ -29,7 +40,7 @@ class SqliteOptions(CommonOptions):
     database: str
     readonly: bool = True
     max_rows: int = Field(default=200, gt=0)
-    timeout_s: float = Field(default=30.0, gt=0)
+    timeout_s: Seconds = 30.0
 
 
 def make_sqlite_query(options: dict[str, Any] | None, base_dir: Path | None) -> Tool:
@@ -47,6 +58,8 @@ def make_sqlite_query(options: dict[str, Any] | None, base_dir: Path | None) -> 
             path = (base_dir or ctx.workspace) / path
         if opts.readonly and not path.is_file():
             raise ToolInputError(f"database '{opts.database}' does not exist")
+        if any(Path(f"{path}{side}").is_symlink() for side in ("", *_SIDE_FILES)):
+            raise ToolInputError(f"database '{opts.database}' is a symbolic link; refused")
         conn = _connect(path, opts.readonly)
         deadline = time.monotonic() + opts.timeout_s
         # Returning non-zero from the progress handler aborts the running statement.
@@ -79,9 +92,11 @@ def make_sqlite_query(options: dict[str, Any] | None, base_dir: Path | None) -> 
 
 
 def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
+    # check_same_thread off: each call opens, uses and closes it in one worker thread.
     if not readonly:
-        # check_same_thread off: each call opens, uses and closes it in one worker thread.
-        return sqlite3.connect(path, check_same_thread=False)
+        conn = sqlite3.connect(path, check_same_thread=False)
+        conn.set_authorizer(_readwrite_authorizer)
+        return conn
     uri = f"file:{urllib.parse.quote(str(path))}?mode=ro"
     conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
     conn.execute("PRAGMA query_only = ON")
@@ -89,10 +104,24 @@ def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
     return conn
 
 
+def _readwrite_authorizer(action: int, arg1: str | None, arg2: str | None, *_: Any) -> int:
+    # A plain VACUUM attaches a temporary database named ''; VACUUM INTO and ATTACH name a file.
+    if action == sqlite3.SQLITE_ATTACH and arg1 == "":
+        return sqlite3.SQLITE_OK
+    return _authorize(action, arg1, arg2, _DENIED_PRAGMAS)
+
+
 def _readonly_authorizer(action: int, arg1: str | None, arg2: str | None, *_: Any) -> int:
-    if action in _DENIED_ACTIONS:
+    return _authorize(action, arg1, arg2, _READONLY_DENIED_PRAGMAS)
+
+
+def _authorize(action: int, arg1: str | None, arg2: str | None, pragmas: set[str]) -> int:
+    if action in (sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH):
         return sqlite3.SQLITE_DENY
-    if action == sqlite3.SQLITE_PRAGMA and (arg1 or "").lower() in _DENIED_PRAGMAS and arg2:
+    if action == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() in _DENIED_FUNCTIONS:
+        return sqlite3.SQLITE_DENY
+    # Reading a pragma (no argument) is harmless; setting one of these is not.
+    if action == sqlite3.SQLITE_PRAGMA and (arg1 or "").lower() in pragmas and arg2:
         return sqlite3.SQLITE_DENY
     return sqlite3.SQLITE_OK
 

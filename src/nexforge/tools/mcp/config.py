@@ -15,6 +15,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from nexforge.core.durations import Seconds
+
 Scope = Literal["shared", "per_run"]
 WORKSPACE_VAR = "${workspace}"
 DEFAULT_CALL_TIMEOUT_S = 30.0
@@ -56,7 +58,7 @@ class McpServerConfig(BaseModel):
         description="per_run commands: keep the host network (by default the server gets a "
         "network namespace of its own, with no network, like run_shell's children).",
     )
-    timeout_s: float = Field(default=DEFAULT_CALL_TIMEOUT_S, gt=0, description="Per call.")
+    timeout_s: Seconds = Field(default=DEFAULT_CALL_TIMEOUT_S, description="Per call.")
     max_concurrent: int = Field(
         default=DEFAULT_MAX_CONCURRENT,
         ge=1,

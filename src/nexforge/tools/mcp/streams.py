@@ -1,8 +1,9 @@
-"""EofWatch: a transport read stream that signals when the server side has gone away.
+"""Transport read streams with a NexForge twist, on one delegating base.
 
-The SDK fails in-flight requests when a stdio server dies, but says nothing while the
-connection is idle; the owner task watches this event to restart a crashed server before
-the next call instead of failing that call too.
+``EofWatch`` (client side) signals when the server side has gone away: the SDK fails
+in-flight requests when a stdio server dies, but says nothing while the connection is
+idle; the owner task watches this event to restart a crashed server before the next call
+instead of failing that call too. ``serve.py`` answers undecodable lines with its own.
 """
 
 from __future__ import annotations
@@ -16,12 +17,12 @@ if TYPE_CHECKING:
     from typing import Self
 
 
-class EofWatch:
-    """Wraps a ``ReadStream``; ``closed`` is set at end of stream."""
+class ReadStreamWrapper:
+    """A ``ReadStream`` (the SDK's protocol) that delegates to ``inner``; subclasses
+    override ``receive``."""
 
     def __init__(self, inner: Any) -> None:
         self._inner = inner
-        self.closed = anyio.Event()
 
     @property
     def last_context(self) -> Any:
@@ -29,11 +30,7 @@ class EofWatch:
         return getattr(self._inner, "last_context", None)
 
     async def receive(self) -> Any:
-        try:
-            return await self._inner.receive()
-        except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
-            self.closed.set()
-            raise
+        return await self._inner.receive()
 
     async def aclose(self) -> None:
         await self._inner.aclose()
@@ -58,3 +55,18 @@ class EofWatch:
     ) -> bool | None:
         await self.aclose()
         return None
+
+
+class EofWatch(ReadStreamWrapper):
+    """Wraps a ``ReadStream``; ``closed`` is set at end of stream."""
+
+    def __init__(self, inner: Any) -> None:
+        super().__init__(inner)
+        self.closed = anyio.Event()
+
+    async def receive(self) -> Any:
+        try:
+            return await self._inner.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
+            self.closed.set()
+            raise
