@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,28 @@ _GIVE = re.compile(r"^Also give (\w+):", re.MULTILINE)
 DETAIL = "changed my mind about it"
 
 
+ASIDES = (
+    "I have been waiting all week.",
+    "My neighbour recommended your shop.",
+    "This is for a birthday present.",
+    "I am writing from the train.",
+    "Sorry for the short notice.",
+    "We ride every weekend in the hills.",
+    "The weather has been awful lately.",
+    "My daughter starts school on Monday.",
+    "I only have my phone with me.",
+    "It is my first time asking you.",
+    "Our club meets on Thursdays.",
+    "I moved house last month.",
+)
+
+
+def _aside(prompt: str) -> str:
+    """A few words of the person's own, different per prompt (so texts are not near twins)."""
+    digest = zlib.crc32(prompt.encode())
+    return " ".join(ASIDES[(digest >> shift) % len(ASIDES)] for shift in (0, 8))
+
+
 def write_request(request: ModelRequest) -> dict[str, Any]:
     """A request that says what the blueprint wants, names what the person knows and
     states each free-text detail word for word."""
@@ -42,8 +65,8 @@ def write_request(request: ModelRequest) -> dict[str, Any]:
     wants = _WANTS.findall(prompt)[-1]  # the last: the prompt opens with a worked example
     knows = KNOWS.findall(prompt)[-1]
     text = (
-        f"Hello, this is {persona[-1] if persona else 'a customer'}. I would like "
-        f"{wants}, please; I can tell you {knows}."
+        f"Hello, this is {persona[-1] if persona else 'a customer'}. {_aside(prompt)} I would "
+        f"like {wants}, please; I can tell you {knows}."
     )
     answer: dict[str, Any] = {}
     for name in _GIVE.findall(prompt):
