@@ -48,26 +48,31 @@ def stored(store: Path) -> list[tuple[str, str]]:
         db.close()
 
 
+def kill_once_stored(count: int, store: Path, args: list[str], server: MockOpenAIServer) -> int:
+    """Start ``nexforge ARGS``, SIGKILL it once ``count`` rollouts are stored; how many were."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEXFORGE_")}
+    env.update(endpoint(server))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nexforge", *args, "--quiet"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while len(stored(store)) < count and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return len(stored(store))
+
+
 def test_kill_9_then_rerun_completes_every_rollout_exactly_once(
     shop_dir: Path, tmp_path: Path, server: MockOpenAIServer
 ) -> None:
     queries = write_queries_file(tmp_path / "queries.jsonl", 40)
     store = tmp_path / "store.sqlite"
     args = ["rollout", str(shop_dir), str(queries), "--store", str(store), "--workers", "3"]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEXFORGE_")}
-    env.update(endpoint(server))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "nexforge", *args, "--quiet", "--samples", "2"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 120
-    while len(stored(store)) < 10 and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    at_kill = len(stored(store))
+    at_kill = kill_once_stored(10, store, [*args, "--samples", "2"], server)
     assert 10 <= at_kill < 80, "the run should have been killed part-way"
 
     again = nexforge(*args, "--samples", "2", "--json", env=endpoint(server))
@@ -121,3 +126,26 @@ def test_a_bad_queries_file_names_the_file_and_line(shop_dir: Path, tmp_path: Pa
     result = nexforge("rollout", str(shop_dir), str(queries), "--store", str(tmp_path / "s.db"))
     assert result.returncode == 2
     assert "queries.jsonl" in result.stderr and ":2" in result.stderr
+
+
+def test_rerunning_with_the_store_inside_the_framework_finishes_without_duplicates(
+    shop_dir: Path, server: MockOpenAIServer
+) -> None:
+    # `cd fw && nexforge rollout . q.jsonl`: the query file and the default store both
+    # live inside the framework folder.
+    queries = write_queries_file(shop_dir / "q.jsonl", 10)
+    store = shop_dir / "nexforge.sqlite"
+    args = ["rollout", str(shop_dir), str(queries), "--store", str(store), "--workers", "2"]
+    at_kill = kill_once_stored(3, store, args, server)
+    assert 3 <= at_kill < 10, "the first run should have been killed part-way"
+
+    for _ in range(2):
+        again = nexforge(*args, "--json", env=endpoint(server))
+        assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["already_done"] == 10
+
+    status = nexforge("status", "--store", str(store), "--json")
+    assert status.returncode == 0, status.stderr
+    counts = json.loads(status.stdout)
+    assert counts["queries"]["total"] == 10
+    assert counts["rollouts"] == {"planned": 10, "done": 10, "failed": 0, "pending": 0}
