@@ -149,3 +149,21 @@ def test_rerunning_with_the_store_inside_the_framework_finishes_without_duplicat
     counts = json.loads(status.stdout)
     assert counts["queries"]["total"] == 10
     assert counts["rollouts"] == {"planned": 10, "done": 10, "failed": 0, "pending": 0}
+
+
+def test_a_file_that_is_not_a_store_is_bad_input_for_every_command(
+    shop_dir: Path, tmp_path: Path, server: MockOpenAIServer
+) -> None:
+    queries = write_queries_file(tmp_path / "queries.jsonl", 1)
+    corrupt = tmp_path / "store.sqlite"
+    corrupt.write_bytes(b"not a database\n" * 100)
+    for command in (
+        ["rollout", str(shop_dir), str(queries), "--store", str(corrupt)],
+        ["status", "--store", str(corrupt)],
+        ["export", "--store", str(corrupt), "-f", "trl", "-o", str(tmp_path / "x.jsonl")],
+    ):
+        result = nexforge(*command, env=endpoint(server))
+        assert result.returncode == 2, (command, result.stderr)
+        assert result.stderr.strip().splitlines() == [
+            f"error: {corrupt} is not a NexForge store: file is not a database"
+        ]

@@ -17,6 +17,7 @@ from nexforge.core.errors import ConfigError, NexForgeError, describe_error
 from nexforge.models.base import Model, Sampling
 from nexforge.models.resolve import ModelResolver
 from nexforge.runtime.config import parse_model_spec
+from nexforge.synthesis.store import StoreError
 
 logger = logging.getLogger(__name__)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -53,7 +54,7 @@ def _model(spec: str | None) -> Model:
 def _guarded(coro: Any) -> Any:
     try:
         return asyncio.run(coro)
-    except ConfigError as exc:
+    except (ConfigError, StoreError) as exc:  # bad input: a config, or a file not a store
         _fail(str(exc), 2)
     except NexForgeError as exc:
         _fail(str(exc))

@@ -16,13 +16,12 @@ from rich.table import Table
 from rich.text import Text
 
 from nexforge.cli.architect_cmd import JsonOption, _fail, _guarded, err, out
-from nexforge.cli.rollout_cmd import QuietOption, StoreOption
+from nexforge.cli.rollout_cmd import QuietOption, StoreOption, open_store
 from nexforge.core.errors import NexForgeError
 from nexforge.models.base import Model
 from nexforge.models.resolve import ModelResolver
 from nexforge.quality.policy import STAGES
 from nexforge.runtime.config import parse_model_spec
-from nexforge.synthesis.store import StoreError, SynthesisStore
 
 _CELL = 60
 """Characters of a reason shown in a table cell."""
@@ -48,15 +47,6 @@ def _stages(text: str | None) -> tuple[str, ...]:
     if not names:
         _fail("--stages: name at least one stage", 2)
     return names
-
-
-def _open_store(path: Path) -> SynthesisStore:
-    if not path.is_file():
-        _fail(f"no store at {path}", 2)
-    try:
-        return SynthesisStore(path)
-    except StoreError as exc:
-        _fail(str(exc), 2)
 
 
 @contextmanager
@@ -130,7 +120,7 @@ def verify(
         )
     except ValueError as exc:
         _fail(str(exc), 2)
-    opened = _open_store(store)
+    opened = open_store(store)
 
     async def go() -> Any:
         with opened, _progress_bar(quiet or as_json) as progress:
@@ -189,7 +179,7 @@ def stats(store: StoreOption = Path("nexforge.sqlite"), as_json: JsonOption = Fa
     """Pass rates, export decisions and distributions: overall, per framework, per difficulty."""
     from nexforge.quality.stats import compute_stats
 
-    with _open_store(store) as opened:
+    with open_store(store) as opened:
         computed = compute_stats(opened)
     payload = computed.to_dict()
     if as_json:

@@ -28,6 +28,7 @@ from nexforge.models.resolve import ModelResolver
 from nexforge.models.settings import ModelSettings
 from nexforge.runtime.config import parse_model_spec
 from nexforge.synthesis.records import RolloutRecord
+from nexforge.synthesis.store import StoreError, SynthesisStore
 
 StoreOption = Annotated[Path, typer.Option("--store", help="The synthesis store (SQLite).")]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
@@ -38,6 +39,17 @@ UserModelOption = Annotated[
     str | None, typer.Option("--user-model", help="The user simulator's model SPEC.")
 ]
 MaxUserTurnsOption = Annotated[int, typer.Option("--max-user-turns", min=1)]
+
+
+def open_store(path: Path) -> SynthesisStore:
+    """The store at ``path``. A missing store, or a file that is not one, is bad input: a
+    one-line error and exit 2."""
+    if not path.is_file():
+        _fail(f"no store at {path}", 2)
+    try:
+        return SynthesisStore(path)
+    except StoreError as exc:
+        _fail(str(exc), 2)
 
 
 def _settings(spec: str | None, flag: str = "--model") -> ModelSettings | None:
@@ -183,7 +195,6 @@ async def _rollout(
     from nexforge.synthesis.fingerprint import framework_hash
     from nexforge.synthesis.query_files import read_queries, with_reference_states
     from nexforge.synthesis.rollout import RolloutContext, RolloutOptions, plan_tasks
-    from nexforge.synthesis.store import SynthesisStore
 
     assert isinstance(options, RolloutOptions)
     loaded = load_framework(framework_path)
@@ -249,15 +260,9 @@ def _summary_table(summary: object) -> Table:
 def status(store: StoreOption = Path("nexforge.sqlite"), as_json: JsonOption = False) -> None:
     """Counts per stage and state: queries, rollouts (done / failed / pending), verdicts."""
     from nexforge.cli.show_render import render_status
-    from nexforge.synthesis.store import StoreError, SynthesisStore
 
-    if not store.is_file():
-        _fail(f"no store at {store}", 2)
-    try:
-        with SynthesisStore(store) as opened:
-            counts = opened.status()
-    except StoreError as exc:
-        _fail(str(exc), 2)
+    with open_store(store) as opened:
+        counts = opened.status()
     if as_json:
         sys.stdout.write(json.dumps(counts.to_dict()) + "\n")
     else:
@@ -271,17 +276,14 @@ def show(
 ) -> None:
     """Render one rollout: the episode tree, every message, tool call and result, verdicts."""
     from nexforge.cli.show_render import render_rollout
-    from nexforge.synthesis.store import StoreError, SynthesisStore
 
-    if not store.is_file():
-        _fail(f"no store at {store}", 2)
     try:
-        with SynthesisStore(store) as opened:
+        with open_store(store) as opened:
             record = opened.rollout(run_id)
             if record is None:
                 _fail(f"no rollout {run_id!r} in {store}", 2)
             query = opened.query(record.query_key)
             verdicts = opened.verdicts(record.key)
-    except StoreError as exc:
+    except StoreError as exc:  # an ambiguous prefix
         _fail(str(exc), 2)
     render_rollout(out, record, query, verdicts, full=full)
