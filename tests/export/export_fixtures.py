@@ -16,6 +16,7 @@ from nexforge.synthesis.records import (
     RolloutProvenance,
     RolloutRecord,
     Verdict,
+    judged,
     rollout_key,
 )
 from nexforge.synthesis.store import SynthesisStore
@@ -171,7 +172,8 @@ def rollout(
 def passing(
     record: RolloutRecord, *, judge: float | None = None, recovered_turn: int | None = None
 ) -> list[Verdict]:
-    """Verdicts of a rollout the cascade passed (optionally judged; one recovered turn)."""
+    """Verdicts the cascade gave this rollout when it passed (optionally judged; one
+    recovered turn)."""
     verdicts = [Verdict(rollout_key=record.key, stage=s, passed=True) for s in REQUIRED_STAGES]
     if judge is not None:
         verdicts.append(
@@ -188,7 +190,7 @@ def passing(
                 detail={"recovered": True},
             )
         )
-    return verdicts
+    return judged(verdicts, record.content_hash())
 
 
 def fill(

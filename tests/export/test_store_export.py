@@ -186,6 +186,31 @@ def test_progress_reports_every_rollout_against_the_total(
     assert seen == [(1, 3), (2, 3), (3, 3)]
 
 
+def test_a_rollout_stored_again_during_an_export_is_judged_by_its_own_verdicts(
+    store: SynthesisStore, tmp_path: Path
+) -> None:
+    fill(store, 1)
+    retried_query = query("Erst gescheitert, dann wiederholt")
+    store.add_query(retried_query)
+    failed = rollout(retried_query).model_copy(update={"status": "failed", "error": "boom"})
+    store.put_rollout(failed)
+    store.put_verdicts(failed_stage(failed, "behaviour"))
+    retry = rollout(retried_query).model_copy(update={"attempts": 2})
+
+    def another_process_retries(done: int, total: int) -> None:
+        if done == 1:  # the export has read the failed run, not yet its verdicts
+            with SynthesisStore(store.path) as other:
+                assert other.put_rollout(retry)
+                other.put_verdicts(passing(retry))
+
+    during = export_store(
+        store, ExportOptions("trl", tmp_path / "during.jsonl"), progress=another_process_retries
+    )
+    assert (during.rollouts_kept, during.dropped) == (1, {"behaviour": 1})
+    after = export_store(store, ExportOptions("trl", tmp_path / "after.jsonl"))
+    assert (after.rollouts_kept, after.dropped) == (2, {})
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [

@@ -33,6 +33,7 @@ from nexforge.quality.policy import (
     decide,
     rollout_level,
 )
+from nexforge.synthesis.records import Verdict, judged
 from nexforge.synthesis.store import SynthesisStore
 from nexforge.testing import ScriptedModel, call
 
@@ -180,15 +181,65 @@ async def test_a_not_checked_grounded_verdict_is_retried_by_every_run(
     assert decide(list(verdicts.values())).reason == f"grounded: {why}"
 
 
-async def test_redo_replaces_a_stage_verdicts_as_a_set(store: SynthesisStore) -> None:
-    (record,) = store_rollouts(store, recovered_trajectory(), expected=GOOD_OUTCOME)
+async def test_a_retried_rollout_loses_its_verdicts_and_is_verified_again(
+    store: SynthesisStore,
+) -> None:
+    (record,) = store_rollouts(
+        store, recovered_trajectory(), status="failed", expected=GOOD_OUTCOME
+    )
     await verify_store(store, VerifyOptions())
     turn_level = [(v.stage, v.turn) for v in store.verdicts(record.key) if v.turn is not None]
     assert turn_level == [(TOOL_VALIDITY, 0), (BEHAVIOUR, 0)]
-    # A retried rollout replaced the stored one: the old turn verdicts describe another run.
-    store.put_rollout(record.model_copy(update={"trajectory": good_trajectory(QUERY_WITH_TYPO)}))
+    # A retry replaced the failed rollout: the verdicts judged another run.
+    retried = record.model_copy(
+        update={"status": "done", "trajectory": good_trajectory(QUERY_WITH_TYPO)}
+    )
+    assert store.put_rollout(retried)
+    assert store.verdicts(record.key) == []
+
+    again = await verify_store(store, VerifyOptions())
+    assert (again.stages[STRUCTURE].passed, again.stages[STRUCTURE].skipped) == (1, 0)
+    verdicts = store.verdicts(record.key)
+    assert [v for v in verdicts if v.turn is not None] == []
+    assert sorted(rollout_level(verdicts)) == sorted(REQUIRED_STAGES)
+    assert {v.rollout_hash for v in verdicts} == {retried.content_hash()}
+
+
+async def test_verdicts_on_a_rollout_stored_again_while_it_was_verified_are_not_kept(
+    store: SynthesisStore,
+) -> None:
+    (good,) = store_rollouts(store, good_trajectory(), expected=GOOD_OUTCOME)
+    (failed,) = store_rollouts(store, recovered_trajectory(), status="failed")
+    retried = failed.model_copy(
+        update={"status": "done", "trajectory": good_trajectory(QUERY_WITH_TYPO)}
+    )
+
+    def judge_while_a_retry_lands(request: ModelRequest) -> Message:
+        # Another process's retry stores the failed rollout again while the cascade has
+        # read it but not yet written its verdicts (workers=1: it is next in line).
+        with SynthesisStore(store.path) as other:
+            assert other.put_rollout(retried)
+        return call("submit_judge", **SCORES)
+
+    judge = ScriptedModel(judge_while_a_retry_lands)
+    await verify_store(store, VerifyOptions(judge=judge, workers=1))
+    assert len(judge.requests) == 1
+    assert store.verdicts(failed.key) == []  # the verdicts judged the failed run
+    assert {v.rollout_hash for v in store.verdicts(good.key)} == {good.content_hash()}
+
+    again = await verify_store(store, VerifyOptions())
+    assert (again.stages[STRUCTURE].passed, again.stages[STRUCTURE].skipped) == (1, 1)
+    assert {v.rollout_hash for v in store.verdicts(failed.key)} == {retried.content_hash()}
+
+
+async def test_redo_replaces_a_stage_verdicts_as_a_set(store: SynthesisStore) -> None:
+    (record,) = store_rollouts(store, good_trajectory(), expected=GOOD_OUTCOME)
     await verify_store(store, VerifyOptions())
-    assert [v.turn for v in store.verdicts(record.key) if v.turn is not None] == [0, 0]
+    # e.g. from an earlier version of the stage: a turn verdict this run will not repeat
+    earlier = Verdict(rollout_key=record.key, stage=TOOL_VALIDITY, passed=False, turn=3)
+    assert store.put_verdicts(judged([earlier], record.content_hash())) == 1
+    await verify_store(store, VerifyOptions())
+    assert [v.turn for v in store.verdicts(record.key) if v.turn is not None] == [3]
 
     await verify_store(store, VerifyOptions(redo=True))
     verdicts = store.verdicts(record.key)

@@ -20,6 +20,7 @@ from nexforge.synthesis.records import (
     RolloutRecord,
     UserSide,
     Verdict,
+    judged,
     rollout_key,
 )
 from nexforge.synthesis.store import SynthesisStore
@@ -201,7 +202,8 @@ async def test_a_real_three_level_run_renders_as_nested_episodes(store: Synthesi
         result = await lead.arun("How many words in 'a b c'?")
     record = rollout(result.trajectory, usage=result.usage)
     store.put_rollout(record)
-    store.put_verdicts([Verdict(rollout_key=record.key, stage="format", passed=True)])
+    verdict = Verdict(rollout_key=record.key, stage="format", passed=True)
+    store.put_verdicts(judged([verdict], record.content_hash()))
 
     run_id = result.trajectory.run_id
     stored = store.rollout(run_id[:8])
@@ -378,10 +380,20 @@ def test_status_counts_queries_rollouts_and_verdicts(store: SynthesisStore) -> N
     store.add_rejection("fh-shop", seed=0, slot=2, attempt=0, reason="duplicate")
     plan = [(rollout_key(q.key, 0), q.key, 0) for q in (*shop, bank)]
     store.plan_rollouts(plan)
-    for (key, qkey, sample), status in zip(plan[:2], ("done", "failed"), strict=True):
-        store.put_rollout(rollout(None, key=key, query_key=qkey, sample=sample, status=status))
-    judged = ((0, "format", True), (1, "format", False), (0, "judge", True))
-    store.put_verdicts([Verdict(rollout_key=plan[i][0], stage=s, passed=p) for i, s, p in judged])
+    records = [
+        rollout(None, key=key, query_key=qkey, sample=sample, status=status)
+        for (key, qkey, sample), status in zip(plan[:2], ("done", "failed"), strict=True)
+    ]
+    for record in records:
+        store.put_rollout(record)
+    hashes = [record.content_hash() for record in records]
+    verdicts = ((0, "format", True), (1, "format", False), (0, "judge", True))
+    store.put_verdicts(
+        [
+            Verdict(rollout_key=plan[i][0], stage=s, passed=p, rollout_hash=hashes[i])
+            for i, s, p in verdicts
+        ]
+    )
 
     render_status(out := console(), store.status())
     text = out.export_text()

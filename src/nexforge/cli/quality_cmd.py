@@ -179,7 +179,7 @@ def stats(store: StoreOption = Path("nexforge.sqlite"), as_json: JsonOption = Fa
     """Pass rates, export decisions and distributions: overall, per framework, per difficulty."""
     from nexforge.quality.stats import compute_stats
 
-    with open_store(store) as opened:
+    with open_store(store) as opened, opened.snapshot():
         computed = compute_stats(opened)
     payload = computed.to_dict()
     if as_json:

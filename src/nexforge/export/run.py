@@ -86,8 +86,17 @@ def export_store(
     """Write the store's rollouts that pass ``options.filter`` in ``options.format``.
 
     Streams: one rollout's samples are in memory at a time. Nothing is written under the
-    final names unless the whole export succeeds.
+    final names unless the whole export succeeds. Reads one snapshot of the store, so each
+    rollout is judged by the verdicts on the very content exported, whatever other
+    commands write meanwhile.
     """
+    with store.snapshot():
+        return _export(store, options, progress)
+
+
+def _export(
+    store: SynthesisStore, options: ExportOptions, progress: Progress | None
+) -> ExportSummary:
     options.validate()
     started = time.monotonic()
     name = options.canonical_format

@@ -6,6 +6,8 @@ known, then its judge verdict: a killed run keeps everything already written, an
 next run skips each (rollout, stage) that already has a verdict unless ``redo``. A stage's
 new verdicts on a rollout replace its old ones as a set, so a stale turn-level verdict
 does not survive a redo. Dedup, a property of the whole store, is recomputed every run.
+Every verdict names the rollout content it judged: held verdicts on other content do not
+count, and the store refuses new ones on a rollout stored again meanwhile.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from nexforge.quality.structure import check_structure
 from nexforge.quality.summary import CascadeSummary, StageSummary
 from nexforge.quality.tool_validity import check_tool_validity
 from nexforge.synthesis.dedup import MinHasher
-from nexforge.synthesis.records import QueryRecord, RolloutRecord, Verdict
+from nexforge.synthesis.records import QueryRecord, RolloutRecord, Verdict, judged
 from nexforge.synthesis.store import SynthesisStore
 
 T = TypeVar("T")
@@ -138,6 +140,8 @@ class _Run:
         )
         self.hasher = MinHasher()
         self.dedup_entries: dict[int, DedupEntry] = {}
+        self.content: dict[str, str] = {}
+        """Rollout key -> the content hash of the record verified."""
 
     def _query(self, key: str) -> QueryRecord | None:
         if key not in self.queries:
@@ -154,7 +158,10 @@ class _Run:
         return True
 
     async def verify(self, position: int, rollout: RolloutRecord) -> None:
-        held = rollout_level(self.held.get(rollout.key, []))
+        digest = self.content[rollout.key] = rollout.content_hash()
+        held = rollout_level(
+            [v for v in self.held.get(rollout.key, []) if v.rollout_hash == digest]
+        )
         new: list[Verdict] = []
         query = self._query(rollout.query_key)
         checks: tuple[tuple[str, Callable[[RolloutRecord], list[Verdict]]], ...] = (
@@ -177,7 +184,7 @@ class _Run:
                 self.summary.stages[GROUNDED].count([result])
             new.append(result)
         if new:
-            self.store.put_verdicts(new, replace=True)
+            self.store.put_verdicts(judged(new, digest), replace=True)
         current = held | rollout_level(new)
         ran = all(stage in current for stage in EARLIER_STAGES)
         passed = ran and all(v.passed for s, v in current.items() if s in GATING_STAGES)
@@ -207,12 +214,15 @@ class _Run:
         except JudgeFailed as exc:
             counts.not_checked[f"judge call failed: {exc}"] += 1
             return
-        self.store.put_verdicts([verdict], replace=True)
+        self.store.put_verdicts(judged([verdict], self.content[rollout.key]), replace=True)
         counts.count([verdict])
 
     def dedup(self) -> None:
         entries = [self.dedup_entries[i] for i in sorted(self.dedup_entries)]
-        verdicts = dedup_verdicts(entries, self.options.dedup_threshold)
+        verdicts = [
+            v.model_copy(update={"rollout_hash": self.content[v.rollout_key]})
+            for v in dedup_verdicts(entries, self.options.dedup_threshold)
+        ]
         for start in range(0, len(verdicts), DEDUP_BATCH):
             self.store.put_verdicts(verdicts[start : start + DEDUP_BATCH], replace=True)
         counts = self.summary.stages[DEDUP]

@@ -2,12 +2,15 @@
 
 Keys are content hashes (DESIGN §6): a query by (framework hash, text), a rollout by
 (query key, sample index). A re-run that produces the same content lands on the same
-key, which is what makes every stage idempotent.
+key, which is what makes every stage idempotent. A rollout's *content* hash
+(``rollout_hash``) says which trajectory a verdict judged: a rollout stored again with
+other content is another trajectory, and its old verdicts do not apply to it.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -29,6 +32,11 @@ def query_key(framework_hash: str, text: str) -> str:
 
 def rollout_key(query: str, sample: int) -> str:
     return content_key("rollout", query, str(sample))
+
+
+def rollout_hash(record_json: str) -> str:
+    """The content hash of a rollout record, from its JSON (``RolloutRecord.content_hash``)."""
+    return content_key("rollout record", record_json)
 
 
 class _Record(BaseModel):
@@ -122,6 +130,11 @@ class RolloutRecord(_Record):
     seconds: float
     provenance: RolloutProvenance
 
+    def content_hash(self) -> str:
+        """What a verdict on this record says it judged: the hash of all of it (trajectory,
+        status, error, timings), so any other run of the rollout has another hash."""
+        return rollout_hash(self.model_dump_json())
+
 
 class Verdict(_Record):
     """One quality stage's judgement of a rollout (or of one of its turns)."""
@@ -133,3 +146,13 @@ class Verdict(_Record):
     score: float | None = None
     turn: int | None = None
     detail: dict[str, Any] = Field(default_factory=dict)
+    rollout_hash: str | None = None
+    """The content hash of the rollout record it judged (``RolloutRecord.content_hash``).
+    The store keeps and returns a verdict only while the rollout has that content; None
+    (verdicts stored before hashes were recorded) is never used."""
+
+
+def judged(verdicts: Iterable[Verdict], content_hash: str) -> list[Verdict]:
+    """``verdicts`` marked as judgements of the rollout content with ``content_hash``
+    (``RolloutRecord.content_hash``), ready for the store."""
+    return [v.model_copy(update={"rollout_hash": content_hash}) for v in verdicts]

@@ -4,11 +4,18 @@ Every write is one transaction, so a killed process (even SIGKILL) leaves each r
 either whole or absent, and re-running the same command finishes the rest. The schema
 carries a version; ``MIGRATIONS`` upgrades older stores in place and a store written by
 a newer NexForge is refused rather than misread.
+
+Several commands may share a store (docs/security.md, "Store integrity"): a done rollout
+is never replaced; writers claim the rollouts they run (``store_claims``); a verdict is
+bound to the content it judged and is neither kept nor returned once the rollout holds
+other content; no read keeps a statement open between calls, so a reader can always
+write, and ``snapshot`` gives a long read one consistent state.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -17,9 +24,21 @@ from pathlib import Path
 from typing import Any
 
 from nexforge.core.errors import NexForgeError
-from nexforge.synthesis.records import QueryRecord, RolloutRecord, RolloutStatus, Verdict
-from nexforge.synthesis.store_schema import MIGRATIONS, SCHEMA_VERSION
+from nexforge.synthesis.records import (
+    QueryRecord,
+    RolloutRecord,
+    RolloutStatus,
+    Verdict,
+    rollout_hash,
+)
+from nexforge.synthesis.store_claims import ClaimOutcome, ClaimOwner, claim, release
+from nexforge.synthesis.store_schema import BACKFILLS, BOUND, MIGRATIONS, SCHEMA_VERSION
 from nexforge.synthesis.store_status import StoreStatus, read_status
+
+log = logging.getLogger(__name__)
+
+PAGE = 64
+"""Rollout records read per statement while iterating."""
 
 
 class StoreError(NexForgeError):
@@ -40,6 +59,13 @@ class SynthesisStore:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc):
+                raise StoreError(f"{self.path} is not a NexForge store: {exc}") from exc
+            raise StoreError(
+                f"{self.path} stayed locked by another NexForge command (upgrading or writing "
+                "it): run this one again when it is done"
+            ) from exc
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path} is not a NexForge store: {exc}") from exc
 
@@ -65,6 +91,19 @@ class SynthesisStore:
             raise
         self._db.execute("COMMIT")
 
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Reads inside see one state of the store, whatever other processes write meanwhile
+        (a read transaction; write nothing inside). Nested snapshots share the outer one."""
+        if self._db.in_transaction:
+            yield
+            return
+        self._db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self._db.execute("COMMIT")
+
     @property
     def schema_version(self) -> int:
         row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
@@ -84,6 +123,8 @@ class SynthesisStore:
                 for statement in MIGRATIONS[target].split(";"):
                     if statement.strip():
                         db.execute(statement)
+                if target in BACKFILLS:
+                    BACKFILLS[target](db)
             db.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
                 (str(SCHEMA_VERSION),),
@@ -234,24 +275,61 @@ class SynthesisStore:
                 list(items),
             )
 
-    def put_rollout(self, record: RolloutRecord) -> None:
-        """Store a rollout whole; a stored failure may be replaced by a later attempt."""
+    def claim_rollout(
+        self, key: str, owner: ClaimOwner, *, lease_s: float, retry_failed: bool = False
+    ) -> ClaimOutcome:
+        """Claim rollout ``key`` for ``owner`` to run, unless it is stored (a failed one is
+        claimable with ``retry_failed``) or another live writer holds it (``store_claims``)."""
+        with self.transaction() as db:
+            return claim(db, key, owner, lease_s=lease_s, retry_failed=retry_failed)
+
+    def release_claims(self, owner: ClaimOwner) -> None:
+        """End every claim ``owner`` still holds (what it did not store stays pending)."""
+        with self.transaction() as db:
+            release(db, owner)
+
+    def put_rollout(self, record: RolloutRecord, *, owner: ClaimOwner | None = None) -> bool:
+        """Store a rollout whole, and end ``owner``'s claim on it; True when the store now
+        holds this record.
+
+        A done rollout is never replaced: a different copy is discarded (False, logged). A
+        failed one may be replaced by a later attempt; a replaced rollout loses its verdicts,
+        which judged the content it no longer has.
+        """
+        text = record.model_dump_json()
+        digest = rollout_hash(text)
         run_id = record.trajectory.run_id if record.trajectory is not None else None
         with self.transaction() as db:
+            if owner is not None:
+                release(db, owner, record.key)
+            row = db.execute(
+                "SELECT status, rollout_hash FROM rollouts WHERE key = ?", (record.key,)
+            ).fetchone()
+            if row is not None and row[1] == digest:
+                return True
+            if row is not None and row[0] == "done":
+                log.warning(
+                    "rollout %s is already stored as done: this other copy is discarded",
+                    record.key,
+                )
+                return False
+            db.execute("DELETE FROM verdicts WHERE rollout_key = ?", (record.key,))
             db.execute(
                 "INSERT OR REPLACE INTO rollouts "
-                "(key, query_key, sample, status, run_id, record, finished_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "(key, query_key, sample, status, run_id, record, finished_at, rollout_hash) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     record.key,
                     record.query_key,
                     record.sample,
                     record.status,
                     run_id,
-                    record.model_dump_json(),
+                    text,
                     time.time(),
+                    digest,
                 ),
             )
+        return True
 
     def rollout_states(self) -> dict[str, RolloutStatus]:
         rows = self._db.execute("SELECT key, status FROM rollouts").fetchall()
@@ -276,14 +354,31 @@ class SynthesisStore:
     def rollouts(
         self, *, status: RolloutStatus | None = None, query_key: str | None = None
     ) -> Iterator[RolloutRecord]:
-        """Stored rollouts, ordered by query then sample (stable across runs)."""
+        """Stored rollouts, ordered by query then sample (stable across runs): those stored
+        when iteration starts, read a page at a time (no statement stays open between
+        records, so the caller may write to the store as it goes)."""
         where, params = _where({"r.status": status, "r.query_key": query_key})
-        sql = (
-            "SELECT r.record FROM rollouts r LEFT JOIN queries q ON q.key = r.query_key"
-            f"{where} ORDER BY q.seq, r.query_key, r.sample"
-        )
-        for (record,) in self._db.execute(sql, params):
-            yield RolloutRecord.model_validate_json(record)
+        keys = [
+            key
+            for (key,) in self._db.execute(
+                "SELECT r.key FROM rollouts r LEFT JOIN queries q ON q.key = r.query_key"
+                f"{where} ORDER BY q.seq, r.query_key, r.sample",
+                params,
+            ).fetchall()
+        ]
+        for start in range(0, len(keys), PAGE):
+            page = keys[start : start + PAGE]
+            marks = ", ".join("?" * len(page))
+            also = where.replace(" WHERE ", " AND ", 1)
+            found = dict(
+                self._db.execute(
+                    f"SELECT r.key, r.record FROM rollouts r WHERE r.key IN ({marks}){also}",
+                    [*page, *params],
+                ).fetchall()
+            )
+            for key in page:
+                if key in found:  # not replaced by a record outside the filter meanwhile
+                    yield RolloutRecord.model_validate_json(found[key])
 
     # --- frameworks --------------------------------------------------------------------------
 
@@ -303,21 +398,30 @@ class SynthesisStore:
 
     # --- verdicts ----------------------------------------------------------------------------
 
-    def put_verdicts(self, verdicts: Sequence[Verdict], *, replace: bool = False) -> None:
+    def put_verdicts(self, verdicts: Sequence[Verdict], *, replace: bool = False) -> int:
         """Store verdicts; a stage's new verdict on the same rollout and turn replaces the old.
+        Returns how many were stored.
 
-        ``replace``: each (rollout, stage) the verdicts belong to is replaced as a set, so a
-        turn-level verdict of an earlier run that this one did not repeat is removed.
+        Each verdict must say which content it judged (``records.judged``). One whose rollout
+        no longer holds that content (stored again meanwhile) is not stored: it judged
+        another trajectory. ``replace``: each (rollout, stage) the stored verdicts belong to
+        is replaced as a set, so a turn-level verdict of an earlier run that this one did
+        not repeat is removed.
         """
+        if any(v.rollout_hash is None for v in verdicts):
+            raise ValueError("a verdict must name the content it judged: see records.judged")
         with self.transaction() as db:
+            current = self._content_hashes(db, {v.rollout_key for v in verdicts})
+            kept = [v for v in verdicts if current.get(v.rollout_key) == v.rollout_hash]
             if replace:
                 db.executemany(
                     "DELETE FROM verdicts WHERE rollout_key = ? AND stage = ?",
-                    sorted({(v.rollout_key, v.stage) for v in verdicts}),
+                    sorted({(v.rollout_key, v.stage) for v in kept}),
                 )
             db.executemany(
-                "INSERT OR REPLACE INTO verdicts (rollout_key, stage, turn, passed, record) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO verdicts "
+                "(rollout_key, stage, turn, passed, record, rollout_hash) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
                 [
                     (
                         v.rollout_key,
@@ -325,21 +429,47 @@ class SynthesisStore:
                         -1 if v.turn is None else v.turn,
                         int(v.passed),
                         v.model_dump_json(),
+                        v.rollout_hash,
                     )
-                    for v in verdicts
+                    for v in kept
                 ],
             )
+        if len(kept) < len(verdicts):
+            log.info(
+                "%d verdicts not stored: their rollouts were stored again while they were "
+                "judged (verify again to judge the new content)",
+                len(verdicts) - len(kept),
+            )
+        return len(kept)
+
+    @staticmethod
+    def _content_hashes(db: sqlite3.Connection, keys: set[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        ordered = sorted(keys)
+        for start in range(0, len(ordered), PAGE):
+            page = ordered[start : start + PAGE]
+            marks = ", ".join("?" * len(page))
+            found.update(
+                db.execute(
+                    f"SELECT key, rollout_hash FROM rollouts WHERE key IN ({marks})", page
+                ).fetchall()
+            )
+        return found
 
     def verdicts(self, rollout_key: str) -> list[Verdict]:
+        """The verdicts on the content the rollout holds now."""
         rows = self._db.execute(
-            "SELECT record FROM verdicts WHERE rollout_key = ? ORDER BY rowid", (rollout_key,)
+            f"SELECT v.record FROM verdicts v {BOUND} WHERE v.rollout_key = ? ORDER BY v.rowid",
+            (rollout_key,),
         ).fetchall()
         return [Verdict.model_validate_json(row[0]) for row in rows]
 
     def all_verdicts(self) -> dict[str, list[Verdict]]:
-        """Every stored verdict, grouped by rollout key (each group ordered as ``verdicts``)."""
+        """Every verdict on a rollout's current content, grouped by rollout key (each group
+        ordered as ``verdicts``)."""
         grouped: dict[str, list[Verdict]] = {}
-        for (record,) in self._db.execute("SELECT record FROM verdicts ORDER BY rowid"):
+        rows = self._db.execute(f"SELECT v.record FROM verdicts v {BOUND} ORDER BY v.rowid")
+        for (record,) in rows.fetchall():
             verdict = Verdict.model_validate_json(record)
             grouped.setdefault(verdict.rollout_key, []).append(verdict)
         return grouped

@@ -1,6 +1,22 @@
-"""The synthesis store's tables, one migration per schema version (applied in order)."""
+"""The synthesis store's tables, one migration per schema version (applied in order).
 
-SCHEMA_VERSION = 2
+A migration is SQL, optionally followed by a Python step (``BACKFILLS``) for what SQL
+cannot compute, in the same transaction.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+from pydantic import ValidationError
+
+from nexforge.synthesis.records import RolloutRecord
+
+SCHEMA_VERSION = 3
+
+BOUND = "JOIN rollouts r ON r.key = v.rollout_key AND r.rollout_hash = v.rollout_hash"
+"""Joins verdicts ``v`` to their rollout only while it holds the content they judged."""
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -72,4 +88,33 @@ MIGRATIONS: dict[int, str] = {
         recorded_at REAL NOT NULL
     );
     """,
+    # Integrity under kill/resume and concurrent writers: each rollout's content hash, the
+    # content each verdict judged (NULL for older verdicts: unknown, so never used), and
+    # the writers' claims on the rollouts they are running (see store_claims).
+    3: """
+    ALTER TABLE rollouts ADD COLUMN rollout_hash TEXT;
+    ALTER TABLE verdicts ADD COLUMN rollout_hash TEXT;
+    CREATE TABLE rollout_claims (
+        key TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        expires_at REAL NOT NULL
+    );
+    CREATE INDEX rollout_claims_by_owner ON rollout_claims (owner);
+    """,
 }
+
+
+def _hash_stored_rollouts(db: sqlite3.Connection) -> None:
+    """Each stored rollout's content hash, as the cascade computes it from the record."""
+    hashes = []
+    for key, record in db.execute("SELECT key, record FROM rollouts"):
+        try:
+            hashes.append((RolloutRecord.model_validate_json(record).content_hash(), key))
+        except ValidationError:  # unreadable here anyway: no hash, so no verdict applies
+            continue
+    db.executemany("UPDATE rollouts SET rollout_hash = ? WHERE key = ?", hashes)
+
+
+BACKFILLS: dict[int, Callable[[sqlite3.Connection], None]] = {3: _hash_stored_rollouts}

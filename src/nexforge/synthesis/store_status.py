@@ -6,6 +6,8 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
+from nexforge.synthesis.store_schema import BOUND
+
 
 @dataclass
 class StoreStatus:
@@ -18,7 +20,8 @@ class StoreStatus:
     rollouts: dict[str, int] = field(default_factory=dict)
     """``done`` / ``failed`` / ``pending`` (planned and not yet stored)."""
     verdicts: dict[str, dict[str, int]] = field(default_factory=dict)
-    """Stage -> {"passed": n, "failed": n} rollouts (turn-level verdicts are not counted)."""
+    """Stage -> {"passed": n, "failed": n} rollouts (turn-level verdicts are not counted,
+    nor verdicts on content a rollout no longer holds)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -53,7 +56,8 @@ def read_status(db: sqlite3.Connection) -> StoreStatus:
         "pending": pending,
     }
     for stage, passed, n in db.execute(
-        "SELECT stage, passed, COUNT(*) FROM verdicts WHERE turn = -1 GROUP BY stage, passed"
+        f"SELECT v.stage, v.passed, COUNT(*) FROM verdicts v {BOUND} "
+        "WHERE v.turn = -1 GROUP BY v.stage, v.passed"
     ):
         status.verdicts.setdefault(stage, {"passed": 0, "failed": 0})[
             "passed" if passed else "failed"
