@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from shop_script import shop_http_responder, write_queries_file
 
 from nexforge.synthesis.store import SynthesisStore
-from nexforge.testing import MockOpenAIServer
+from nexforge.testing import MockOpenAIServer, MockReply
 from run_cli import nexforge
 
 
@@ -48,21 +51,27 @@ def stored(store: Path) -> list[tuple[str, str]]:
         db.close()
 
 
-def kill_once_stored(count: int, store: Path, args: list[str], server: MockOpenAIServer) -> int:
-    """Start ``nexforge ARGS``, SIGKILL it once ``count`` rollouts are stored; how many were."""
+def start(args: list[str], server: MockOpenAIServer) -> subprocess.Popen[str]:
+    """``nexforge ARGS`` in the background on ``server``'s model (output piped)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEXFORGE_")}
     env.update(endpoint(server))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "nexforge", *args, "--quiet"],
+    return subprocess.Popen(
+        [sys.executable, "-m", "nexforge", *args],
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
+
+
+def kill_once_stored(count: int, store: Path, args: list[str], server: MockOpenAIServer) -> int:
+    """Start ``nexforge ARGS``, SIGKILL it once ``count`` rollouts are stored; how many were."""
+    proc = start([*args, "--quiet"], server)
     deadline = time.monotonic() + 120
     while len(stored(store)) < count and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    proc.communicate()
     return len(stored(store))
 
 
@@ -167,3 +176,89 @@ def test_a_file_that_is_not_a_store_is_bad_input_for_every_command(
         assert result.stderr.strip().splitlines() == [
             f"error: {corrupt} is not a NexForge store: file is not a database"
         ]
+
+
+def content_hashes(store: Path) -> dict[str, str]:
+    db = sqlite3.connect(store, timeout=30)
+    try:
+        return dict(db.execute("SELECT key, rollout_hash FROM rollouts").fetchall())
+    finally:
+        db.close()
+
+
+def claims(store: Path) -> int:
+    db = sqlite3.connect(store, timeout=30)
+    try:
+        return int(db.execute("SELECT COUNT(*) FROM rollout_claims").fetchone()[0])
+    except sqlite3.OperationalError:  # tables not created yet
+        return 0
+    finally:
+        db.close()
+
+
+def test_two_rollout_processes_on_one_store_never_overwrite_a_done_rollout(
+    shop_dir: Path, tmp_path: Path, server: MockOpenAIServer
+) -> None:
+    # A slow writer (its model is held until the test lets go) and a fast one run the
+    # same queries on one store. The slow one's model makes an invalid call and gives
+    # no answer: had it overwritten the fast one's verified rollouts, export would ship
+    # them unverified.
+    release = threading.Event()
+
+    async def held_and_invalid(body: dict[str, Any]) -> MockReply:
+        while not release.is_set():  # noqa: ASYNC110 (the test's thread sets it)
+            await asyncio.sleep(0.02)
+        reply = shop_http_responder(body)
+        for call in reply.tool_calls:
+            if call["name"] == "create_order":
+                call["arguments"]["customer_id"] = "Ada"
+        return reply if reply.tool_calls else MockReply(content="")
+
+    queries = write_queries_file(tmp_path / "queries.jsonl", 8)
+    store = tmp_path / "store.sqlite"
+    args = ["rollout", str(shop_dir), str(queries), "--store", str(store), "--workers", "4"]
+    with MockOpenAIServer(responder=held_and_invalid, api_key="t0ken") as slow_server:
+        slow = start([*args, "--json"], slow_server)
+        try:
+            deadline = time.monotonic() + 120
+            while (claims(store) < 4 or slow_server.stats["requests"] < 4) and (
+                time.monotonic() < deadline and slow.poll() is None
+            ):
+                time.sleep(0.05)
+            assert claims(store) == 4, "the slow writer should be running four rollouts"
+
+            fast = nexforge(*args, "--json", env=endpoint(server))
+            assert fast.returncode == 0, fast.stderr
+            fast_summary = json.loads(fast.stdout)
+            assert (fast_summary["done"], fast_summary["busy"]) == (4, 4)
+            verified = nexforge("verify", "--store", str(store), "--json")
+            assert verified.returncode == 0, verified.stderr
+            fast_rollouts = content_hashes(store)
+            assert len(fast_rollouts) == 4
+        finally:
+            release.set()
+            out, err = slow.communicate(timeout=120)
+    assert slow.returncode == 0, err
+    slow_summary = json.loads(out)
+    assert (slow_summary["done"], slow_summary["already_done"]) == (4, 4)
+    assert slow_summary["discarded"] == 0
+
+    after = content_hashes(store)
+    assert len(after) == 8
+    assert {key: after[key] for key in fast_rollouts} == fast_rollouts  # none overwritten
+    status = json.loads(nexforge("status", "--store", str(store), "--json").stdout)
+    assert status["rollouts"] == {"planned": 8, "done": 8, "failed": 0, "pending": 0}
+    assert status["verdicts"]["tool_validity"] == {"passed": 4, "failed": 0}
+
+    again = nexforge("verify", "--store", str(store), "--json")
+    assert again.returncode == 0, again.stderr
+    stages = json.loads(again.stdout)["stages"]
+    checked = {name: (s["passed"], s["failed"], s["skipped"]) for name, s in stages.items()}
+    assert checked["structure"] == (0, 4, 4)  # the slow writer's rollouts, new to verify
+    assert checked["tool_validity"] == (0, 4, 4)
+    output = tmp_path / "sft.jsonl"
+    exported = nexforge("export", "--store", str(store), "-f", "trl", "-o", str(output))
+    assert exported.returncode == 0, exported.stderr
+    rows = [json.loads(line) for line in output.read_text(encoding="utf-8").splitlines()]
+    assert {row["provenance"]["rollout_key"] for row in rows} == set(fast_rollouts)
+    assert '"Ada"' not in output.read_text(encoding="utf-8")

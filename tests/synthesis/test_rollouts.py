@@ -70,6 +70,24 @@ async def test_samples_give_k_rollouts_per_query_and_a_rerun_adds_nothing(
     assert len({r.provenance.seed for r in records}) == 15
 
 
+async def test_two_runs_on_one_store_split_the_rollouts_and_run_none_twice(
+    shop_dir: Path, store: SynthesisStore
+) -> None:
+    model = ScriptedModel(shop_responder)
+    ctx = context(shop_dir, model, workers=3)
+    tasks = plan_tasks(queries(12, ctx.framework_hash), samples=1)
+    with SynthesisStore(store.path) as second:  # another writer, as another process has
+        first_run, second_run = await asyncio.gather(
+            run_local(tasks, ctx, store), run_local(tasks, ctx, second)
+        )
+    assert first_run.done + second_run.done == 12
+    for run in (first_run, second_run):
+        assert run.done + run.already_done + run.busy == 12
+        assert (run.failed, run.discarded, run.pending) == (0, 0, 0)
+    assert len(model.requests) == 12 * 4  # lead, orders, orders, lead: once per rollout
+    assert store.status().rollouts == {"done": 12, "failed": 0, "pending": 0}
+
+
 async def test_sampling_overrides_reach_every_model_request(
     shop_dir: Path, store: SynthesisStore
 ) -> None:

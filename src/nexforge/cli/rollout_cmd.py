@@ -177,6 +177,16 @@ def rollout(
         out.print(_summary_table(summary))
     if summary.budget_spent:
         err.print("token budget spent: run the same command again to continue")
+    if summary.busy:
+        err.print(
+            f"{summary.busy} rollouts are being run by another process on this store: run the "
+            "same command again after it ends to finish any it leaves"
+        )
+    if summary.discarded:
+        err.print(
+            f"{summary.discarded} rollouts run here had been stored by another process "
+            "meanwhile: the stored copies were kept"
+        )
 
 
 async def _rollout(

@@ -5,6 +5,10 @@ pending rollout), so memory follows what is in flight, not the size of the job. 
 finished rollout is written to the store in its own transaction before the next is
 taken: killing the process loses at most the rollouts in flight, and the next run of
 the same command picks up exactly the ones not stored.
+
+A worker claims each rollout in the store before running it (``store_claims``), so
+several processes on one store split the work: a rollout another live process is running
+is left to it, and one it stored meanwhile is not run again.
 """
 
 from __future__ import annotations
@@ -19,8 +23,11 @@ from nexforge.synthesis.gate import BudgetSpent
 from nexforge.synthesis.records import RolloutRecord
 from nexforge.synthesis.rollout import RolloutContext, RolloutTask, execute_rollout
 from nexforge.synthesis.store import SynthesisStore
+from nexforge.synthesis.store_claims import ClaimOwner
 
 OnResult = Callable[[RolloutRecord], None]
+CLAIM_MARGIN_S = 120.0
+"""Added to the longest a rollout can take for a claim's lease (closing tools, storing)."""
 
 
 @dataclass
@@ -33,6 +40,10 @@ class RolloutSummary:
     failed: int = 0
     pending: int = 0
     """Left undone because the token budget ran out (run the command again to continue)."""
+    busy: int = 0
+    """Left to another process on the store that is running them."""
+    discarded: int = 0
+    """Run here, but another process had stored them first: its copies were kept."""
     budget_spent: bool = False
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -40,6 +51,12 @@ class RolloutSummary:
     seconds: float = 0.0
     failures: dict[str, int] = field(default_factory=dict)
     """First line of each failure's error -> count."""
+
+    def settle(self, started: float) -> None:
+        """Count what is left pending, and the run's seconds since ``started``."""
+        finished = self.already_done + self.done + self.failed + self.busy + self.discarded
+        self.pending = self.planned - finished
+        self.seconds = time.perf_counter() - started
 
     @property
     def rate(self) -> float:
@@ -64,6 +81,8 @@ class RolloutSummary:
             "done": self.done,
             "failed": self.failed,
             "pending": self.pending,
+            "busy": self.busy,
+            "discarded": self.discarded,
             "budget_spent": self.budget_spent,
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
@@ -86,6 +105,51 @@ def remaining_tasks(
     return [t for t in tasks if t.key not in states or (retry_failed and states[t.key] == "failed")]
 
 
+class StoreWriter:
+    """How an engine's run writes to the store: claim each rollout before running it,
+    store it with its claim, count what other writers hold. Use as a context manager: on
+    exit the run's remaining claims end (their rollouts stay pending)."""
+
+    def __init__(
+        self,
+        store: SynthesisStore,
+        ctx: RolloutContext,
+        summary: RolloutSummary,
+        on_result: OnResult | None,
+    ) -> None:
+        self.store = store
+        self.summary = summary
+        self.owner = ClaimOwner.this_process()
+        self._lease_s = ctx.options.longest_rollout_s + CLAIM_MARGIN_S
+        self._retry_failed = ctx.options.retry_failed
+        self._on_result = on_result
+
+    def __enter__(self) -> StoreWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.store.release_claims(self.owner)
+
+    def claim(self, task: RolloutTask) -> bool:
+        """Whether this run is to run ``task`` (False: stored or run by another writer)."""
+        outcome = self.store.claim_rollout(
+            task.key, self.owner, lease_s=self._lease_s, retry_failed=self._retry_failed
+        )
+        if outcome == "stored":
+            self.summary.already_done += 1
+        elif outcome == "busy":
+            self.summary.busy += 1
+        return outcome == "claimed"
+
+    def put(self, record: RolloutRecord) -> None:
+        if not self.store.put_rollout(record, owner=self.owner):
+            self.summary.discarded += 1
+            return
+        self.summary.add(record)
+        if self._on_result is not None:
+            self._on_result(record)
+
+
 async def run_local(
     tasks: Sequence[RolloutTask],
     ctx: RolloutContext,
@@ -103,30 +167,29 @@ async def run_local(
         queue.put_nowait(task)
     stop = asyncio.Event()
 
-    async def worker() -> None:
+    async def worker(writer: StoreWriter) -> None:
         while not stop.is_set():
             try:
                 task = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
+            if not writer.claim(task):
+                continue
             try:
                 record = await execute_rollout(task, ctx)
             except BudgetSpent:
                 stop.set()
                 summary.budget_spent = True
                 return
-            store.put_rollout(record)
-            summary.add(record)
-            if on_result is not None:
-                on_result(record)
+            writer.put(record)
 
-    workers = [asyncio.create_task(worker()) for _ in range(max(1, ctx.options.workers))]
-    try:
-        await asyncio.gather(*workers)
-    finally:
-        for running in workers:
-            running.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
-    summary.pending = len(todo) - summary.done - summary.failed
-    summary.seconds = time.perf_counter() - started
+    with StoreWriter(store, ctx, summary, on_result) as writer:
+        workers = [asyncio.create_task(worker(writer)) for _ in range(max(1, ctx.options.workers))]
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            for running in workers:
+                running.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+    summary.settle(started)
     return summary

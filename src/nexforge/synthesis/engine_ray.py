@@ -1,7 +1,7 @@
 """The Ray engine: rollouts spread over Ray actors, stored by the driver as they arrive.
 
 Same contract as ``engine_local.run_local``: the driver plans the work in the store,
-dispatches what is not stored yet, and writes each finished rollout in its own
+claims and dispatches what is not stored yet, and writes each finished rollout in its own
 transaction, so killing the driver loses at most the rollouts in flight and re-running
 the same command finishes the rest. Workers never touch the store.
 
@@ -37,7 +37,12 @@ from nexforge.core.errors import NexForgeError
 from nexforge.models.base import Model
 from nexforge.models.settings import ModelSettings
 from nexforge.runtime.config.framework import load_framework
-from nexforge.synthesis.engine_local import OnResult, RolloutSummary, remaining_tasks
+from nexforge.synthesis.engine_local import (
+    OnResult,
+    RolloutSummary,
+    StoreWriter,
+    remaining_tasks,
+)
 from nexforge.synthesis.fingerprint import framework_hash
 from nexforge.synthesis.gate import BudgetSpent
 from nexforge.synthesis.records import RolloutRecord
@@ -136,9 +141,9 @@ async def run_ray(
             await asyncio.gather(*(_awaitable(a.__ray_ready__.remote()) for a in actors))
             per_actor = math.ceil(max(1, ctx.options.workers) / len(actors))
             dispatch = _Dispatch(ray, actors, per_actor, ctx.options.token_budget)
-            await dispatch.run(todo, store, summary, models.model_shas, on_result)
-    summary.pending = len(todo) - summary.done - summary.failed
-    summary.seconds = time.perf_counter() - started
+            writer = stack.enter_context(StoreWriter(store, ctx, summary, on_result))
+            await dispatch.run(todo, writer, models.model_shas)
+    summary.settle(started)
     return summary
 
 
@@ -171,13 +176,9 @@ class _Dispatch:
         self._load[index] += 1
 
     async def run(
-        self,
-        todo: Sequence[RolloutTask],
-        store: SynthesisStore,
-        summary: RolloutSummary,
-        model_shas: dict[str, str],
-        on_result: OnResult | None,
+        self, todo: Sequence[RolloutTask], writer: StoreWriter, model_shas: dict[str, str]
     ) -> None:
+        summary = writer.summary
         queue = iter(todo)
         capacity = self._per_actor * len(self._actors)
         stopping = False
@@ -192,7 +193,8 @@ class _Dispatch:
                     if task is None:
                         stopping = True
                         break
-                    self._submit(task)
+                    if writer.claim(task):
+                        self._submit(task)
                 if not self._in_flight:
                     return
                 future = await self._finished.get()
@@ -203,11 +205,7 @@ class _Dispatch:
                 if payload is None:
                     stopping = summary.budget_spent = True
                     continue
-                record = _with_model_sha(RolloutRecord.model_validate_json(payload), model_shas)
-                store.put_rollout(record)
-                summary.add(record)
-                if on_result is not None:
-                    on_result(record)
+                writer.put(_with_model_sha(RolloutRecord.model_validate_json(payload), model_shas))
         finally:
             self._cancel_in_flight()
 

@@ -62,6 +62,12 @@ class RolloutOptions:
     user_sim: bool = False
     max_user_turns: int = 6
 
+    @property
+    def longest_rollout_s(self) -> float:
+        """The longest one rollout can take: every attempt timing out, plus the backoffs."""
+        backoffs = self.retry_backoff_s * ((1 << self.retries) - 1)
+        return (self.retries + 1) * self.timeout_s + backoffs
+
 
 @dataclass(frozen=True)
 class RolloutTask:
