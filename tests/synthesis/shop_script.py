@@ -53,9 +53,19 @@ def shop_http_responder(body: dict[str, Any]) -> MockReply:
     )
 
 
-def write_queries_file(path: Path, n: int) -> Path:
+TRAIL_BIKES_FOR_ADA = {"customer_id": 1, "items": [{"sku": "BK-TRAIL", "quantity": 3}]}
+
+
+def write_queries_file(path: Path, n: int, *, expected: bool = False) -> Path:
+    """``n`` queries; with ``expected``, each expects the order the shop responders place
+    (so the grounded stage can check a run against it)."""
+    outcome = {"calls": [{"tool": "create_order", "arguments": TRAIL_BIKES_FOR_ADA}]}
     lines = [
-        json.dumps({"text": f"Order three trail bikes for Ada, request {i}"}) for i in range(n)
+        json.dumps(
+            {"text": f"Please order three trail bikes for Ada, request {i}"}
+            | ({"expected": outcome} if expected else {})
+        )
+        for i in range(n)
     ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
