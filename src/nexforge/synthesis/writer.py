@@ -45,6 +45,11 @@ EXAMPLE = """Example. Person: Ana (customer), a nurse who works nights.
 Wants: to find out the status of order 2291. Knows: order 2291.
 Message: Hi, I ordered a rain jacket last week (order 2291), could you tell me where it is?"""
 
+DETAIL_EXAMPLE = """Example. Person: Ben (customer), a cyclist who works from home.
+Wants: to add note (order 2291). Knows: order 2291. Also give body.
+Message: Hi, could you add a note to order 2291: leave the parcel with my neighbour.
+body: leave the parcel with my neighbour"""
+
 
 @dataclass(frozen=True)
 class QueryTopic:
@@ -95,8 +100,9 @@ def request_schema(free: Sequence[str]) -> dict[str, Any]:
 
 
 def request_prompt(topic: QueryTopic, blueprint: Blueprint) -> str:
+    free = blueprint.call.free if blueprint.call is not None else []
     lines = [
-        EXAMPLE,
+        DETAIL_EXAMPLE if free else EXAMPLE,
         "",
         describe_person(topic),
         f"Wants: {blueprint.wants()}.",
@@ -104,7 +110,6 @@ def request_prompt(topic: QueryTopic, blueprint: Blueprint) -> str:
     ]
     if blueprint.facts and blueprint.kind == "read":
         lines.append(f"Does not know (never write): {', '.join(blueprint.facts)}.")
-    free = blueprint.call.free if blueprint.call is not None else []
     for name in free:
         lines.append(
             f"Also give {name}: the person's own short phrase for the "
