@@ -73,8 +73,12 @@ class Known:
 
     text: str
     value: str
+    by_value: bool = False
+    """Named by the value alone (a quantity: "3 locks", "three locks")."""
 
     def named_in(self, request: str) -> bool:
+        if self.by_value:
+            return mentions(request, self.value) or _number_word(request, self.value)
         if len(self.value) >= 3 and not self.value.isdigit():
             return mentions(request, self.value)
         noun, _, number = self.text.rpartition(" ")
@@ -314,7 +318,8 @@ def _plan_write(
         if change is None:
             return None
         arguments[change[0]] = change[1]
-        known.append(Known(f"{change[0].replace('_', ' ')} {change[1]}", str(change[1])))
+        spoken = f"{change[0].replace('_', ' ')} {change[1]}"
+        known.append(Known(spoken, str(change[1]), by_value=True))
     if target is None:
         entity = own[0] if own else tool
         target = (entity, {})
@@ -350,12 +355,12 @@ def _fill(
     enum = _enum(schema)
     if enum:
         value = enum[rng.randrange(len(enum))]
-        known.append(Known(f"{name.replace('_', ' ')} {value}", str(value)))
+        known.append(Known(f"{name.replace('_', ' ')} {value}", str(value), by_value=True))
         return value
     kind = schema.get("type")
     if kind == "integer" and any(w in name for w in QUANTITY_WORDS):
         value = rng.randint(1, 3)
-        known.append(Known(f"{name} {value}", str(value)))
+        known.append(Known(f"{name} {value}", str(value), by_value=True))
         return value
     if kind == "array" and isinstance(schema.get("items"), dict):
         item = _resolve(schema["items"], defs)
