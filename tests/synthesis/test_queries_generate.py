@@ -30,12 +30,14 @@ from nexforge.architect.framework_files import read_framework_files
 from nexforge.core.errors import ModelResponseError, NexForgeError
 from nexforge.models.base import ModelRequest
 from nexforge.runtime.config.framework import load_framework
+from nexforge.synthesis.blueprint import Blueprint, Known
 from nexforge.synthesis.fingerprint import framework_hash
 from nexforge.synthesis.grounding import MAX_ROWS, environment_run, read_evidence
 from nexforge.synthesis.problem_tree import ProblemTree
 from nexforge.synthesis.query_files import read_queries, with_reference_states, write_queries
 from nexforge.synthesis.records import QueryRecord
 from nexforge.synthesis.store import SynthesisStore
+from nexforge.synthesis.writer import check_request
 
 SEED_DB = Path(__file__).resolve().parents[2] / "examples" / "shop" / "data" / "shop.sqlite"
 
@@ -350,3 +352,25 @@ async def test_hand_written_reference_calls_get_their_end_state_when_read(
     file.write_text(json.dumps(bad[0]), encoding="utf-8")
     with pytest.raises(NexForgeError, match="refund_all"):
         await with_reference_states(read_queries(file, "fh"), environment)
+
+
+def test_the_writer_check_refuses_what_a_small_model_gets_wrong() -> None:
+    record = {"sku": "BK-TRAIL", "name": "Trail bike", "category": "bikes", "stock": 3}
+    plan = Blueprint(
+        "read", "product", record, [Known("Trail bike", "Trail bike")], ["category"], ["bikes"]
+    )
+
+    assert check_request("Hi, which category is the Trail bike listed under?", plan, {}) == []
+    invented = check_request("What is the category of Trail bike? It is order 2291.", plan, {})
+    assert invented == [
+        "the message names 2291, which is not a record the person knows: use only what they know"
+    ]
+    assert any(
+        "contains its own answer" in p
+        for p in check_request("Is the Trail bike in the bikes category, please?", plan, {})
+    )
+    assert any(
+        "must name 'Trail bike'" in p
+        for p in check_request("Which category is that bike of yours in, please?", plan, {})
+    )
+    assert check_request("Trail bike, City bike, Helmet", plan, {})

@@ -22,6 +22,7 @@ from nexforge.architect.spec import Persona
 from nexforge.models.base import Model
 from nexforge.synthesis.blueprint import Blueprint
 from nexforge.synthesis.evidence import mentions
+from nexforge.synthesis.facts import tokens
 from nexforge.synthesis.query_quality import QueryFacts, query_problems, tool_words
 
 REQUEST_STAGE = "request"
@@ -129,6 +130,14 @@ def check_request(text_: str, blueprint: Blueprint, details: dict[str, str]) -> 
         change_words=tool_words(tools),
     )
     problems = query_problems(text_, about)
+    allowed = {t for value in about.values for t in tokens(value)}
+    allowed |= {t for value in blueprint.record.values() for t in tokens(str(value))}
+    strangers = [t for t in tokens(text_) if t[0].isdigit() and len(t) >= 3 and t not in allowed]
+    if strangers:
+        problems.append(
+            f"the message names {', '.join(strangers[:3])}, which is not a record the person "
+            "knows: use only what they know"
+        )
     for known in blueprint.known:
         if not known.named_in(text_):
             problems.append(f"the message must name {known.text!r} exactly")
