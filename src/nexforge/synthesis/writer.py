@@ -46,10 +46,11 @@ EXAMPLE = """Example. Person: Ana (customer), a nurse who works nights.
 Wants: to find out the status of order 2291. Knows: order 2291.
 Message: Hi, I ordered a rain jacket last week (order 2291), could you tell me where it is?"""
 
-DETAIL_EXAMPLE = """Example. Person: Ben (customer), a cyclist who works from home.
+EXAMPLE_DETAIL = "leave the parcel with my neighbour"
+DETAIL_EXAMPLE = f"""Example. Person: Ben (customer), a cyclist who works from home.
 Wants: to add note (order 2291). Knows: order 2291. Also give body.
-Message: Hi, could you add a note to order 2291: leave the parcel with my neighbour.
-body: leave the parcel with my neighbour"""
+Message: Hi, could you add a note to order 2291: {EXAMPLE_DETAIL}.
+body: {EXAMPLE_DETAIL}"""
 
 
 @dataclass(frozen=True)
@@ -146,6 +147,10 @@ def check_request(text_: str, blueprint: Blueprint, details: dict[str, str]) -> 
             problems.append(f"give the {name.replace('_', ' ')}")
         elif REFUSAL.search(value):
             problems.append(f"the {name.replace('_', ' ')} must be the person's words: {value!r}")
+        elif mentions(value, EXAMPLE_DETAIL):
+            problems.append(
+                f"the {name.replace('_', ' ')} copies the example: write this person's own words"
+            )
         elif not mentions(text_, value):
             problems.append(
                 f"the message must state the {name.replace('_', ' ')} word for word: {value!r}"
