@@ -1,7 +1,7 @@
 """A scripted architect model for tests: answers each build stage like a model would.
 
-Stage answers are hand-written where their content matters (the domain, names) and
-otherwise filled from the stage's own JSON schema (``fill``), so they always satisfy it;
+Stage answers are hand-written where their content matters (columns, seed text, roles)
+and otherwise filled from the stage's own JSON schema (``fill``), so they always satisfy it;
 ``overrides`` replaces the answer of a stage (a value, or a list consumed one per call,
 which is how a malformed answer followed by a repaired one is scripted). Requests from
 the generated framework's own agents (the probe rung) get a plain answer.
@@ -16,75 +16,67 @@ from typing import Any
 from nexforge.models.base import ModelRequest
 from nexforge.testing import ScriptedModel, call, say
 
-BIKE_SHOP = {
-    "name": "bike_shop",
-    "title": "Spokes Support Desk",
-    "purpose": "Helps customers of a bike shop with orders and repairs.",
-    "user_types": ["customer", "shop staff"],
-    "tasks": ["check an order", "cancel an order", "book a repair"],
-    "entities": [
-        {
-            "name": "customers",
-            "singular": "customer",
-            "description": "People who buy from the shop.",
-            "fields": [
-                {
-                    "name": "name",
-                    "type": "text",
-                    "description": "Full name",
-                    "references": "",
-                    "values": [],
-                },
-                {
-                    "name": "email",
-                    "type": "text",
-                    "description": "Email",
-                    "references": "",
-                    "values": [],
-                },
-            ],
-        },
-        {
-            "name": "orders",
-            "singular": "order",
-            "description": "Orders placed by customers.",
-            "fields": [
-                {
-                    "name": "customer_id",
-                    "type": "integer",
-                    "description": "Buyer",
-                    "references": "customer",
-                    "values": [],
-                },
-                {
-                    "name": "status",
-                    "type": "text",
-                    "description": "State",
-                    "references": "",
-                    "values": ["pending", "shipped"],
-                },
-                {
-                    "name": "total",
-                    "type": "real",
-                    "description": "Total in euros",
-                    "references": "",
-                    "values": [],
-                },
-            ],
-        },
+FIELDS: dict[str, list[dict[str, str]]] = {
+    "customers": [
+        {"name": "phone", "type": "text", "example": "+1 555-201-3344"},
+        {"name": "city", "type": "text", "example": "Utrecht"},
     ],
-    "policies": ["Only pending orders can be cancelled."],
-    "actions": [
-        {
-            "name": "cancel_order",
-            "description": "Cancel an order that has not shipped.",
-            "entity": "orders",
-            "field": "status",
-            "value": "cancelled",
-            "allowed_from": ["pending"],
-        }
+    "bikes": [
+        {"name": "brand", "type": "text", "example": "Trek"},
+        {"name": "price", "type": "real", "example": "899.00"},
+    ],
+    "orders": [
+        {"name": "total", "type": "real", "example": "1249.50"},
+        {"name": "delivery", "type": "text", "example": "Collect in store"},
+    ],
+    "repairs": [
+        {"name": "problem", "type": "text", "example": "Rear brake rubs"},
+        {"name": "quote", "type": "real", "example": "45.00"},
     ],
 }
+"""Columns the scripted model adds per table (others get OTHER_FIELDS)."""
+OTHER_FIELDS = [
+    {"name": "notes", "type": "text", "example": "Prefers email"},
+    {"name": "amount", "type": "real", "example": "120.00"},
+]
+REAL_TEXT = [
+    ["Trek FX 3 Disc", "Brompton C Line", "Giant Escape 2", "Cannondale Quick 4",
+     "Specialized Sirrus X", "Canyon Roadlite 6", "Cube Nature EXC", "Orbea Vector 20"],
+    ["Rear brake rubs on the rim", "Chain skips in high gears", "Flat tyre after a commute",
+     "Gears need indexing", "Wobbly front wheel", "Squeaky bottom bracket",
+     "Loose headset", "Worn brake pads"],
+    ["Utrecht", "Leeds", "Porto", "Ghent", "Malmö", "Graz", "Lyon", "Bergen"],
+]  # fmt: skip
+"""Row values the scripted model writes: a list per text column, in order."""
+ROLE = {
+    "role": (
+        "You help the customers of the bike shop with their orders and repairs. You check "
+        "each record before you change it and explain what happened in plain words."
+    ),
+    "habits": [
+        "Confirm the customer's name before you change one of their orders.",
+        "Quote totals and dates exactly as the records show them.",
+    ],
+}
+
+
+def fields_answer(prompt: str) -> dict[str, Any]:
+    """The columns for the table the request names (``Table X (...)``)."""
+    table = prompt.split("Table ", 1)[-1].split(" ", 1)[0]
+    return {"fields": FIELDS.get(table, OTHER_FIELDS)}
+
+
+def rows_answer(schema: dict[str, Any]) -> dict[str, Any]:
+    """Realistic rows for a ``rows`` schema: REAL_TEXT values, one list per column."""
+    rows = schema["properties"]["rows"]
+    columns = list(rows["items"]["properties"])
+    count = rows["minItems"]
+    return {
+        "rows": [
+            {c: REAL_TEXT[i % len(REAL_TEXT)][n] for i, c in enumerate(columns)}
+            for n in range(count)
+        ]
+    }
 
 
 ORDER_COUNT = {
@@ -93,7 +85,7 @@ ORDER_COUNT = {
     "entity": "orders",
     "parameters": [],
     "code": "def compute(rows, **arguments):\n    return len(rows)\n",
-    "tests": [{"arguments": {}, "expected": 5}],  # Filler writes 5 rows per table
+    "tests": [{"arguments": {}, "expected": 6}],  # a build seeds 6 rows per table
 }
 
 
@@ -132,9 +124,21 @@ class Filler:
 Answer = dict[str, Any] | Callable[[ModelRequest], dict[str, Any]]
 
 
-def architect_model(
-    overrides: dict[str, Any] | None = None, *, domain: dict[str, Any] | None = None
-) -> ScriptedModel:
+def stage_answer(stage: str, schema: dict[str, Any], prompt: str, fill: Filler) -> dict[str, Any]:
+    """What the scripted architect submits for ``stage``, asked ``prompt`` with ``schema``."""
+    if stage == "fields":
+        return fields_answer(prompt)
+    if stage == "rows":
+        return rows_answer(schema)
+    if stage == "prompt":
+        return ROLE
+    if stage == "custom_tool":
+        return ORDER_COUNT
+    result: dict[str, Any] = fill(schema)
+    return result
+
+
+def architect_model(overrides: dict[str, Any] | None = None) -> ScriptedModel:
     fill = Filler()
     pending = {k: (list(v) if isinstance(v, list) else v) for k, v in (overrides or {}).items()}
 
@@ -154,12 +158,9 @@ def architect_model(
                 raise answer
             if callable(answer):
                 answer = answer(request)
-        elif stage == "domain":
-            answer = domain or BIKE_SHOP
-        elif stage == "custom_tool":
-            answer = ORDER_COUNT
         else:
-            answer = fill(tool.parameters)
+            prompt = request.messages[-1].content or ""
+            answer = stage_answer(stage, tool.parameters, prompt, fill)
         if isinstance(answer, str):
             return say(answer)
         return call(tool.name, **answer)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from scripted_architect import BIKE_SHOP, Filler, architect_model
+from scripted_architect import Filler, architect_model, stage_answer
 
 from nexforge.architect.from_config import build_from_config
 from nexforge.runtime.config.framework import load_framework
@@ -29,7 +29,9 @@ def server() -> Iterator[MockOpenAIServer]:
         if isinstance(choice, dict):
             name = choice["function"]["name"]
             [tool] = [t for t in body["tools"] if t["function"]["name"] == name]
-            args = BIKE_SHOP if name == "submit_domain" else fill(tool["function"]["parameters"])
+            prompt = next(m["content"] for m in reversed(body["messages"]) if m["role"] == "user")
+            stage = name.removeprefix("submit_")
+            args = stage_answer(stage, tool["function"]["parameters"], prompt, fill)
             return MockReply(tool_calls=[{"name": name, "arguments": args}])
         return MockReply(content="All done: I looked the records up.")
 
@@ -93,9 +95,11 @@ def test_check_prints_one_line_per_rung(built: Path, endpoint: dict[str, str]) -
     done = nexforge("check", str(built / "v1"), env=endpoint)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert [line.split()[0] for line in lines] == ["PASS"] * 5
+    assert [line.split()[:2] for line in lines] == [
+        ["PASS", rung] for rung in ("schema", "load", "tool_tests", "smoke", "quality", "probe")
+    ]
     as_json = json.loads(nexforge("check", str(built / "v2"), "--no-probe", "--json").stdout)
-    assert [r["passed"] for r in as_json["rungs"]] == [True, True, True, True, None]
+    assert [r["passed"] for r in as_json["rungs"]] == [True, True, True, True, True, None]
 
 
 def test_check_fails_with_the_rung_and_reason(built: Path, tmp_path: Path) -> None:

@@ -7,13 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from scripted_architect import BIKE_SHOP, ORDER_COUNT, architect_model
+from scripted_architect import ORDER_COUNT, ROLE, Filler, architect_model, stage_answer
 
 from nexforge.architect.ask import StageFailed
 from nexforge.architect.build import BuildOptions, build
 from nexforge.architect.spec import ARCHETYPES
 from nexforge.architect.store import BuildConflict
 from nexforge.core.errors import ModelHTTPError
+from nexforge.models.base import ModelRequest
 from nexforge.runtime.config.framework import load_framework
 
 DESCRIPTION = "A support desk for a bike shop: orders and repairs"
@@ -33,6 +34,7 @@ async def test_build_writes_a_framework_that_passes_every_rung(tmp_path: Path) -
         "load",
         "tool_tests",
         "smoke",
+        "quality",
         "probe",
     ]
     fw = tmp_path / "fw"
@@ -58,9 +60,10 @@ async def test_build_writes_a_framework_that_passes_every_rung(tmp_path: Path) -
     report = json.loads((fw / "report.json").read_text())
     assert report["passed"] is True and report["reached"] == "probe"
     assert report["model_calls"] == model_calls(model)
-    assert report["structure"]["entities"] == 2
+    assert report["structure"]["entities"] == 4  # customers, bikes, orders, repairs
     assert report["structure"]["problem_types"]["depth"] >= 3
-    assert set(report["stages"]) >= {"domain", "seed", "kit", "v1/hierarchy", "v1/prompts"}
+    assert set(report["stages"]) >= {"domain", "seed", "kit", "v1/prompts"}
+    assert set(report["stage_seconds"]) >= {"domain", "seed", "kit", "v1/hierarchy"}
 
 
 def model_calls(model: Any) -> int:
@@ -72,7 +75,7 @@ async def test_prompts_carry_structure_the_model_did_not_write(tmp_path: Path) -
     loaded = load_framework(result.path)
     entry = loaded.entry
     prompt = (result.path / "prompts" / f"{entry.name}.md").read_text()
-    assert "Only pending orders can be cancelled." in prompt  # the domain's policy
+    assert "Cancel an order only when its status is pending or paid." in prompt  # the policy
     assert "## Output" in prompt
     for child in entry.sub_agents:
         assert f"`{child.name}`" in prompt  # delegation rules name the team
@@ -91,35 +94,73 @@ async def test_variants_are_structurally_different(tmp_path: Path) -> None:
 
 
 async def test_a_malformed_stage_answer_is_repaired(tmp_path: Path) -> None:
-    no_entities = {**BIKE_SHOP, "entities": []}
-    model = architect_model({"domain": [no_entities, BIKE_SHOP]})
+    only_ids = {"fields": [{"name": "customer_id", "type": "integer", "example": "3"}] * 2}
+    model = architect_model({"fields": [only_ids]})
     [result] = await build(options(tmp_path / "fw", probe=False), model)
 
     report = result.report
-    assert report["stages"]["domain"]["model_calls"] == 2
+    assert report["stages"]["domain"]["model_calls"] == 5  # four entities, one repaired
     [repair] = report["stages"]["domain"]["repairs"]
-    assert "entities" in repair
+    assert "no new column for customers" in repair
     # The model saw why: the second request carries the rejection as the tool's error.
-    second = [r for r in model.requests if r.agent == "architect.domain"][1]
-    assert second.messages[-1].role == "tool" and second.messages[-1].is_error
+    asked = [r for r in model.requests if r.agent == "architect.fields"]
+    again = next(r for r in asked if r.messages[-1].role == "tool")
+    assert again.messages[-1].is_error
+
+
+async def test_placeholder_rows_go_back_with_the_quality_rungs_reasons(tmp_path: Path) -> None:
+    numbered = {"rows": [{"name": f"Bike {n}", "brand": "Trek"} for n in range(1, 7)]}
+    asked: list[str] = []
+
+    def bikes_numbered_once(request: ModelRequest) -> Any:
+        prompt = request.messages[-1].content or ""
+        if "Table bikes" in prompt and not asked:
+            asked.append(prompt)
+            return numbered
+        return stage_answer("rows", request.tools[0].parameters, prompt, Filler())
+
+    model = architect_model({"rows": bikes_numbered_once})
+    [result] = await build(options(tmp_path / "fw", probe=False), model)
+
+    [repair] = result.report["stages"]["seed"]["repairs"]
+    assert "'Bike 1', a numbered placeholder" in repair and "every row is 'Trek'" in repair
+    assert result.check.passed
+
+
+async def test_a_prompt_about_the_prompt_is_repaired_or_replaced(tmp_path: Path) -> None:
+    habits = ["The prompt should be clear.", "Submit the prompt when done."]
+    meta = {"role": "Submit the prompt.", "habits": habits}
+    model = architect_model({"prompt": [meta] * 3 + [{**ROLE, "habits": meta["habits"]}]})
+    [result] = await build(options(tmp_path / "fw", probe=False), model)
+
+    usage = result.report["stages"]["v1/prompts"]
+    assert any("talks about 'submit the prompt'" in r for r in usage["repairs"])
+    assert any("role written from the structure" in f for f in usage["fixes"])
+    assert any("dropped 2 habit(s)" in f for f in usage["fixes"])
+    for prompt in (result.path / "prompts").glob("*.md"):
+        assert "prompt" not in prompt.read_text().lower()
+    assert result.check.passed
 
 
 async def test_an_unrepairable_stage_fails_with_its_reasons(tmp_path: Path) -> None:
-    entity_without_fields = {**BIKE_SHOP, "entities": [{**BIKE_SHOP["entities"][0], "fields": []}]}
-    model = architect_model({"domain": entity_without_fields})
+    model = architect_model({"rows": {"rows": []}})
     with pytest.raises(StageFailed) as caught:
         await build(options(tmp_path / "fw", max_repairs=1), model)
-    assert caught.value.stage == "domain"
-    assert model_calls(model) == 2
+    assert caught.value.stage == "rows"
+    assert "rows" in caught.value.problems[0]
 
 
-async def test_text_answers_are_parsed_and_unfixable_references_are_fixed(tmp_path: Path) -> None:
-    domain = json.loads(json.dumps(BIKE_SHOP))
-    domain["entities"][1]["fields"][0]["references"] = "warehouse"  # no such entity
-    text = "```json\n" + json.dumps(domain) + "\n```"
-    [result] = await build(options(tmp_path / "fw", probe=False), architect_model({"domain": text}))
+async def test_text_answers_are_parsed_and_link_columns_dropped(tmp_path: Path) -> None:
+    columns = [
+        {"name": "warehouse_id", "type": "integer", "example": "2"},
+        {"name": "colour", "type": "text", "example": "teal"},
+        {"name": "weight_kg", "type": "real", "example": "11.2"},
+    ]
+    text = "```json\n" + json.dumps({"fields": columns}) + "\n```"
+    model = architect_model({"fields": [text]})
+    [result] = await build(options(tmp_path / "fw", probe=False), model)
     fixes = result.report["stages"]["domain"]["fixes"]
-    assert any("warehouse" in f for f in fixes)
+    assert any("'warehouse_id'" in f for f in fixes)
     assert result.check.passed
 
 
@@ -130,12 +171,12 @@ async def test_a_failed_build_resumes_from_its_last_good_stage(tmp_path: Path) -
         await build(options(out, probe=False), broken)
     assert (out / ".build" / "domain.json").is_file() and (out / ".build" / "seed.json").is_file()
 
-    again = architect_model({"domain": RuntimeError("domain must not be asked again")})
+    again = architect_model({"fields": RuntimeError("the domain must not be asked again")})
     [result] = await build(options(out, probe=False), again)
     assert result.check.passed
     assert {"domain", "seed"} <= set(result.report["resumed"])
     asked = {r.agent for r in again.requests}
-    assert "architect.domain" not in asked and "architect.personas" in asked
+    assert "architect.fields" not in asked and "architect.personas" in asked
 
 
 async def test_a_folder_holding_another_build_is_refused(tmp_path: Path) -> None:
@@ -155,7 +196,7 @@ async def test_a_model_written_tool_ships_only_when_its_tests_pass_in_the_sandbo
 
     assert result.report["custom_tools"] == {"accepted": ["order_count"], "rejected": []}
     [repair] = result.report["stages"]["custom_tools"]["repairs"]
-    assert "returned 5, expected 4" in repair
+    assert "returned 6, expected 4" in repair
     env = load_framework(result.path).environment
     assert env is not None and "order_count" in {t.name for t in env.tools}
     assert (result.path / "tools" / "custom_order_count.py").is_file()

@@ -183,7 +183,7 @@ async def test_a_framework_without_kit_or_tests_passes_with_the_probe_skipped(
 
     report = await check_framework(root, model=ScriptedModel(answer))
 
-    assert report.passed and report.reached == "smoke"
+    assert report.passed and report.reached == "quality"
     assert rung(report, "schema").reason == "framework.yaml, 3 agents, no kit"
     assert rung(report, "tool_tests").reason == "no generated tool tests"
     assert rung(report, "probe").passed is None
@@ -193,7 +193,7 @@ async def test_a_framework_without_kit_or_tests_passes_with_the_probe_skipped(
 async def test_stop_at_skips_the_later_rungs(shop: Path) -> None:
     report = await check_framework(shop, stop_at="load")
 
-    assert [r.passed for r in report.rungs] == [True, True, None, None, None]
+    assert [r.passed for r in report.rungs] == [True, True, None, None, None, None]
     assert rung(report, "smoke").reason == "skipped: stopped after load"
     assert report.passed and report.reached == "load"
     with pytest.raises(ValueError, match="unknown rung 'lint'"):
@@ -528,7 +528,7 @@ async def test_the_probe_is_skipped_when_no_model_is_configured(
     probe = rung(report, "probe")
     assert probe.passed is None
     assert probe.reason.startswith("no model: NEXFORGE_BASE_URL is set but NEXFORGE_MODEL")
-    assert report.passed and report.reached == "smoke"
+    assert report.passed and report.reached == "quality"
 
 
 async def test_the_probe_can_be_turned_off(shop: Path) -> None:

@@ -8,9 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from nexforge.architect.assemble import write_agents, write_kit
+from nexforge.architect.envgen import plan_tools, write_environment
 from nexforge.architect.framework_files import read_framework_files
+from nexforge.architect.ladder import check_framework
 from nexforge.architect.nouns import named_nouns
 from nexforge.architect.quality_rung import (
+    CHECKS,
     AgentInfo,
     Column,
     FrameworkContent,
@@ -21,7 +25,17 @@ from nexforge.architect.quality_rung import (
     read_content,
     summarize,
 )
-from nexforge.architect.spec import ProblemType
+from nexforge.architect.spec import (
+    AgentPlan,
+    DomainSpec,
+    EntitySpec,
+    FieldSpec,
+    HierarchyPlan,
+    Persona,
+    ProblemType,
+    QueryKit,
+    SeedData,
+)
 from nexforge.runtime.config.framework import load_framework
 
 SHOP = Path(__file__).resolve().parents[2] / "examples" / "shop"
@@ -468,3 +482,161 @@ def test_the_content_is_not_changed_by_checking() -> None:
     before = copy.deepcopy(content)
     check_content(content)
     assert content == before
+
+
+# -- the ladder -----------------------------------------------------------------------------
+
+JUNK_PROMPT = """# Role
+
+Submit the prompt.
+
+## Responsibilities
+
+- get_order
+- list_orders
+
+## Guidelines
+
+- The prompt should be clear and concise.
+
+## Policy
+
+- order_creation
+- refund_processing
+- stock_management
+"""
+
+
+def junk_framework(root: Path) -> Path:
+    """What the embedded model wrote for the demo sentence before the quality rung: it
+    passes schema, load, tool tests and smoke."""
+    domain = DomainSpec(
+        name="bike_shop",
+        title="Support Desk for a Bike Shop",
+        purpose="Orders, refunds and stock",
+        user_types=["admin", "customer"],
+        tasks=["order_creation", "refund_processing", "stock_management"],
+        entities=[
+            EntitySpec(
+                name="orders",
+                singular="order",
+                fields=[
+                    FieldSpec(name="customer_id", type="integer"),
+                    FieldSpec(name="order_date", type="date"),
+                    FieldSpec(name="order_status", type="text"),
+                    FieldSpec(name="order_total", type="real"),
+                ],
+            ),
+            EntitySpec(
+                name="refunds",
+                singular="refund",
+                fields=[
+                    FieldSpec(name="customer_id", type="integer"),
+                    FieldSpec(name="refund_amount", type="real"),
+                ],
+            ),
+            EntitySpec(
+                name="stock_management",
+                singular="stock",
+                fields=[
+                    FieldSpec(name="stock_name", type="text"),
+                    FieldSpec(name="stock_quantity", type="integer"),
+                ],
+            ),
+        ],
+        policies=["order_creation", "refund_processing", "stock_management"],
+    )
+    seed = SeedData(
+        rows={
+            "orders": [
+                {
+                    "customer_id": n,
+                    "order_date": f"2023-04-{14 + n}",
+                    "order_status": "pending",
+                    "order_total": 50.0 + 50 * n,
+                }
+                for n in range(1, 6)
+            ],
+            "refunds": [{"customer_id": n, "refund_amount": 100.0 * n} for n in range(1, 6)],
+            "stock_management": [
+                {"stock_name": f"Bike {n}", "stock_quantity": 12 - 2 * n} for n in range(1, 6)
+            ],
+        }
+    )
+    tools = plan_tools(domain)
+    files = write_environment(domain, seed, tools, root)
+    reads = ["get_order", "list_orders", "search_orders"]
+    specialists = [
+        AgentPlan(name=f"customer_{i}", role="reports to lead", layer=1, tools=group)
+        for i, group in enumerate(
+            [[t.name for t in tools if t.entity == e.name] for e in domain.entities],
+            1,
+        )
+    ]
+    plan = HierarchyPlan(
+        archetype="lead_specialists",
+        entry="admin",
+        agents=[
+            AgentPlan(
+                name="admin",
+                role="reports to the user",
+                layer=0,
+                tools=reads,
+                delegates=[a.name for a in specialists],
+            ),
+            *specialists,
+        ],
+    )
+    write_agents(
+        root,
+        domain,
+        DEMO,
+        plan,
+        {a.name: JUNK_PROMPT for a in plan.agents},
+        database=files.database,
+        tools_module=files.tools_module,
+        order=[],
+    )
+    leaf = ProblemType(id="1.1.1", label="order_status", tools=reads)
+    tree = ProblemType(
+        id="root",
+        label="Support Desk",
+        children=[
+            ProblemType(
+                id="1",
+                label="order_creation",
+                children=[ProblemType(id="1.1", label="create_order", children=[leaf])],
+            )
+        ],
+    )
+    persona = Persona(id="p1", name="Ana", user_type="customer", background="Buys bikes.")
+    write_kit(root, QueryKit(personas=[persona], problem_types=tree, probe_queries=[]))
+    return root
+
+
+async def test_the_junk_framework_passes_round_one_and_fails_the_quality_rung(
+    tmp_path: Path,
+) -> None:
+    report = await check_framework(junk_framework(tmp_path / "junk"), probe=False)
+
+    passed = {r.name: r.passed for r in report.rungs}
+    assert passed == {
+        "schema": True,
+        "load": True,
+        "tool_tests": True,
+        "smoke": True,
+        "quality": False,
+        "probe": None,
+    }
+    quality = next(r for r in report.rungs if r.name == "quality")
+    assert "problems (prompts" in quality.reason
+    found = quality.details["problems"]
+    assert all(found[check] for check in CHECKS), found
+    assert any("'Submit the prompt.'" in p for p in found["prompts"])
+    assert any("policy items 'order_creation'" in p for p in found["prompts"])
+    assert any("stock_management: is named for an activity" in p for p in found["entities"])
+    assert any("orders.customer_id: points to 'customer'" in p for p in found["references"])
+    assert any("no domain action" in p for p in found["actions"])
+    assert any("'Bike 1', 'Bike 2'" in p for p in found["seed"])
+    assert any("order_status: every row is 'pending'" in p for p in found["seed"])
+    assert any("admin solves it alone" in p for p in found["delegation"])

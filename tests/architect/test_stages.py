@@ -2,175 +2,173 @@
 
 from __future__ import annotations
 
-import copy
 import random
 from typing import Any
 
 import pytest
-from scripted_architect import BIKE_SHOP, Filler
+from scripted_architect import Filler
 
 from nexforge.architect import hierarchy as h
 from nexforge.architect.ask import StageProblems
-from nexforge.architect.domain import domain_schema, normalize_domain
+from nexforge.architect.domain import compose_domain, normalize_fields, sketch
 from nexforge.architect.kit import (
     normalize_personas,
     normalize_problem_types,
     persona_schema,
     persona_slots,
     problem_schema,
+    problem_tree,
 )
+from nexforge.architect.quality_rung import check_content, delegation_problems, spec_content
 from nexforge.architect.similarity import word_similarity
 from nexforge.architect.spec import ARCHETYPES, DomainSpec, ToolPlan
+from nexforge.architect.toolplan import plan_tools
 from nexforge.core.tools import ToolSpec
 from nexforge.tools.validation import validate_arguments
 
+DEMO = "A support desk for a bike shop: orders, refunds and stock"
+DENTAL = "A dental clinic's appointment desk"
+LIBRARY = "A library's loans and reservations"
+
 
 def bike_shop() -> DomainSpec:
-    return normalize_domain(copy.deepcopy(BIKE_SHOP), [])
+    return compose_domain(sketch(DEMO), {})
 
 
-def tools_of(domain: DomainSpec) -> list[ToolPlan]:
-    plans = []
-    for e in domain.entities:
-        plans.append(
-            ToolPlan(
-                name=f"get_{e.singular}",
-                kind="get",
-                entity=e.name,
-                description="get",
-                read_only=True,
-            )
-        )
-        plans.append(
-            ToolPlan(
-                name=f"update_{e.singular}",
-                kind="update",
-                entity=e.name,
-                description="update",
-                read_only=False,
-            )
-        )
-    return plans
+def references(domain: DomainSpec) -> dict[str, list[str]]:
+    return {
+        e.name: [f.references for f in e.fields if f.references is not None]
+        for e in domain.entities
+    }
 
 
-def test_the_domain_schema_accepts_the_reference_answer() -> None:
-    spec = ToolSpec(name="submit_domain", parameters=domain_schema())
-    assert validate_arguments(spec, BIKE_SHOP) is None
-    assert validate_arguments(spec, {**BIKE_SHOP, "entities": []}) is not None
-
-
-def test_references_resolve_by_singular_and_actions_extend_values() -> None:
+def test_the_demo_sentence_gives_related_entities_actions_and_rules() -> None:
     domain = bike_shop()
-    orders = domain.entity("orders")
-    assert orders.field("customer_id").references == "customers"
-    assert orders.field("status").values == ["pending", "shipped", "cancelled"]
-    [action] = domain.actions
-    assert (action.entity, action.field, action.value, action.allowed_from) == (
-        "orders",
+
+    assert [(e.name, e.kind) for e in domain.entities] == [
+        ("customers", "person"),
+        ("bikes", "thing"),
+        ("orders", "record"),
+        ("refunds", "record"),
+    ]
+    assert references(domain) == {
+        "customers": [],
+        "bikes": [],
+        "orders": ["customers", "bikes"],
+        "refunds": ["orders"],
+    }
+    assert "stock" in [f.name for f in domain.entity("bikes").fields]
+    cancel = next(a for a in domain.actions if a.name == "cancel_order")
+    assert (cancel.field, cancel.value, cancel.allowed_from) == (
         "status",
         "cancelled",
-        ["pending"],
+        ["pending", "paid"],
     )
+    assert "Cancel an order only when its status is pending or paid." in domain.policies
+    assert domain.purpose == "Helps the customers of a bike shop with orders, refunds and stock."
 
 
-def test_names_are_made_identifiers_and_duplicates_dropped() -> None:
-    raw = copy.deepcopy(BIKE_SHOP)
-    raw["name"] = "Spokes & Sprockets!"
-    raw["entities"][0]["name"] = "Repair Tickets"
-    raw["entities"][0]["singular"] = ""
-    raw["entities"][0]["fields"].append({**raw["entities"][0]["fields"][0]})
-    raw["entities"][0]["fields"].append(
-        {"name": "id", "type": "integer", "description": "", "references": "", "values": []}
-    )
-    raw["entities"].append(copy.deepcopy(raw["entities"][1]))
+@pytest.mark.parametrize(
+    ("description", "entities", "links"),
+    [
+        (
+            DENTAL,
+            ["patients", "dentists", "treatments", "appointments"],
+            {"appointments": ["patients", "dentists", "treatments"]},
+        ),
+        (
+            LIBRARY,
+            ["members", "books", "loans", "reservations"],
+            {"loans": ["members", "books"], "reservations": ["members", "books"]},
+        ),
+        (
+            "A car rental desk: rentals, returns and damage claims",
+            ["customers", "cars", "rentals", "returns", "claims"],
+            {"returns": ["rentals"], "claims": ["rentals"]},
+        ),
+    ],
+)
+def test_unseen_sentences_give_the_people_things_and_records_they_imply(
+    description: str, entities: list[str], links: dict[str, list[str]]
+) -> None:
+    domain = compose_domain(sketch(description), {})
+
+    assert [e.name for e in domain.entities] == entities
+    for name, targets in links.items():
+        assert references(domain)[name] == targets
+    assert domain.actions and all(a.allowed_from for a in domain.actions)
+    content = spec_content(description, domain, None, plan_tools(domain))
+    assert [p for p in check_content(content) if p.check != "seed"] == []
+
+
+def test_model_columns_lose_ids_links_status_and_their_entity_prefix() -> None:
+    found = sketch(DEMO)
+    orders = found.draft("orders")
+    raw = {
+        "fields": [
+            {"name": "order_total", "type": "real", "example": "249.90"},
+            {"name": "customer_id", "type": "integer", "example": "3"},
+            {"name": "customer_name", "type": "text", "example": "Ana"},
+            {"name": "order_status", "type": "text", "example": "paid"},
+            {"name": "order_date", "type": "date", "example": "2026-01-03"},
+            {"name": "Gift Wrap", "type": "boolean", "example": "yes"},
+        ]
+    }
     fixes: list[str] = []
-    domain = normalize_domain(raw, fixes)
-    assert domain.name == "spokes_sprockets"
-    first = domain.entities[0]
-    assert (first.name, first.singular) == ("repair_tickets", "repair_ticket")
-    assert [f.name for f in first.fields] == ["name", "email"]
-    assert len(domain.entities) == 2
-    assert any("duplicate entity" in f for f in fixes)
 
+    fields = normalize_fields(raw, found, orders, fixes)
 
-def test_reference_cycles_and_unknown_references_are_dropped_with_a_note() -> None:
-    raw = copy.deepcopy(BIKE_SHOP)
-    raw["entities"][0]["fields"].append(
-        {
-            "name": "last_order",
-            "type": "integer",
-            "description": "",
-            "references": "orders",
-            "values": [],
-        }
-    )
-    raw["entities"][1]["fields"].append(
-        {
-            "name": "shop_id",
-            "type": "integer",
-            "description": "",
-            "references": "shops",
-            "values": [],
-        }
-    )
-    fixes: list[str] = []
-    domain = normalize_domain(raw, fixes)
-    refs = {(e.name, f.name): f.references for e in domain.entities for f in e.fields}
-    # customers -> orders is kept (first seen), orders -> customers would close the cycle.
-    assert refs[("customers", "last_order")] == "orders"
-    assert refs[("orders", "customer_id")] is None
-    assert refs[("orders", "shop_id")] is None
-    assert len([f for f in fixes if "dropped reference" in f]) == 2
-
-
-def test_an_entity_without_fields_goes_back_to_the_model() -> None:
-    raw = {**BIKE_SHOP, "entities": [{**BIKE_SHOP["entities"][0], "fields": []}]}
-    with pytest.raises(StageProblems) as caught:
-        normalize_domain(raw, [])
-    assert "needs at least one field" in caught.value.problems[0]
+    assert [(f.name, f.type, f.example) for f in fields] == [
+        ("total", "real", "249.90"),
+        ("gift_wrap", "boolean", "yes"),
+    ]
+    assert len(fixes) == 4
+    with pytest.raises(StageProblems, match="no new column for orders"):
+        normalize_fields({"fields": raw["fields"][1:3]}, found, orders, [])
 
 
 @pytest.mark.parametrize("archetype", ARCHETYPES)
-def test_every_archetype_gives_an_acyclic_hierarchy_covering_every_tool(archetype: Any) -> None:
+def test_every_archetype_routes_every_problem_type_through_a_sub_agent(archetype: Any) -> None:
     domain = bike_shop()
-    tools = tools_of(domain)
-    slots = h.layout(archetype, domain, tools, random.Random(0))
-    raw = Filler()(h.hierarchy_schema(slots, tools))
-    plan = h.normalize_hierarchy(raw, slots, archetype, tools, [])
+    tools = plan_tools(domain)
+    plan = h.plan_hierarchy(archetype, domain, tools, random.Random(0))
+    tree = problem_tree(domain, tools)
+
     assert h.graph_problems(plan) == []
     assert {t for a in plan.agents for t in a.tools} == {t.name for t in tools}
-    assert plan.agent(plan.entry).layer == 0
+    entry = plan.agent(plan.entry)
+    assert entry.layer == 0
+    if archetype != "single":
+        assert entry.tools == []
     names = [a.name for a in plan.agents]
     assert len(set(names)) == len(names) and not set(names) & {t.name for t in tools}
     expected_depth = {"single": 1, "three_layers": 3}.get(archetype, 2)
     assert h.depth(plan) == expected_depth
+    content = spec_content(DEMO, domain, None, tools, plan=plan, leaves=tree.leaves())
+    assert delegation_problems(content) == []
 
 
-def test_agent_names_never_clash_with_tools_or_each_other() -> None:
+def test_specialists_own_related_entities() -> None:
     domain = bike_shop()
-    tools = tools_of(domain)
-    slots = h.layout("worker_reviewer", domain, tools, random.Random(0))
-    same = {"name": "get_order", "role": "r", "responsibilities": ["x"], "tools": []}
-    fixes: list[str] = []
-    plan = h.normalize_hierarchy(
-        {s.key: same for s in slots}, slots, "worker_reviewer", tools, fixes
-    )
-    names = [a.name for a in plan.agents]
-    assert len(set(names)) == 3 and "get_order" not in names
-    assert any("renamed" in f for f in fixes)
+    assert h.entity_groups(domain, 2) == [["orders", "refunds"], ["bikes", "customers"]]
+    assert h.entity_groups(domain, 3) == [["orders", "refunds"], ["bikes"], ["customers"]]
+    plan = h.plan_hierarchy("lead_specialists", domain, plan_tools(domain), random.Random(1))
+    refunds = next(a for a in plan.agents if "approve_refund" in a.tools)
+    assert "get_order" in refunds.tools  # looks up the order a refund is for
+    assert any(r.startswith("Approve a refund") for r in refunds.responsibilities)
 
 
-def test_a_slot_keeps_only_tools_it_may_use() -> None:
+def test_the_problem_tree_is_one_entity_per_leaf_with_the_look_ups_it_needs() -> None:
     domain = bike_shop()
-    tools = tools_of(domain)
-    slots = h.layout("worker_reviewer", domain, tools, random.Random(0))
-    raw = {
-        s.key: {"name": s.key, "role": "r", "responsibilities": ["x"], "tools": ["update_order"]}
-        for s in slots
-    }
-    plan = h.normalize_hierarchy(raw, slots, "worker_reviewer", tools, [])
-    reviewer = plan.agent("reviewer")
-    assert reviewer.tools and all(not t.startswith("update_") for t in reviewer.tools)
+    tree = problem_tree(domain, plan_tools(domain))
+
+    assert tree.depth() == 4
+    assert [c.label for c in tree.children] == ["Customers", "Bikes", "Orders", "Refunds"]
+    leaves = {leaf.label: leaf.tools for leaf in tree.leaves()}
+    assert leaves["Cancel an order"] == ["get_order", "cancel_order"]
+    assert leaves["Record a new refund"] == ["create_refund", "get_order"]
+    ids = [leaf.id for leaf in tree.leaves()]
+    assert len(set(ids)) == len(ids)
 
 
 def test_variant_archetypes_cover_all_five_then_repeat() -> None:
@@ -202,9 +200,9 @@ def test_personas_follow_sampled_slots_and_near_duplicates_are_dropped() -> None
     assert validate_arguments(schema, {"personas": []}) is not None
 
 
-def test_problem_tree_has_depth_four_and_leaves_name_known_tools() -> None:
+def test_a_model_written_problem_tree_has_depth_four_and_leaves_name_known_tools() -> None:
     domain = bike_shop()
-    tools = tools_of(domain)
+    tools: list[ToolPlan] = plan_tools(domain)
     raw = Filler()(problem_schema(tools))
     tree = normalize_problem_types(raw, domain.profile(), tools, [])
     assert tree.depth() == 4

@@ -1,18 +1,24 @@
 """``nexforge build``: one sentence -> K validated, runnable frameworks.
 
 Stages (each saved in ``DIR/.build`` as it finishes, so a re-run resumes):
-domain -> seed rows (one request per entity, in reference order) -> tools (derived, no
-model) -> personas -> problem types -> probe queries -> per variant: hierarchy (its
-archetype) -> one prompt per agent -> assembly -> validation ladder. The domain, its
-environment and the query kit are shared by the variants; hierarchies and prompts differ.
+domain (a sketch from the sentence, one short question per entity) -> seed rows (drawn
+values, and one request per entity for the text only a model can write) -> tools
+(derived, no model) -> custom tools -> personas -> problem types (derived) -> probe
+queries -> per variant: hierarchy (its archetype, derived) -> one prompt per agent ->
+assembly -> validation ladder. Independent requests of a stage are sent together, so the
+local model's parallel slots serve them at once. The domain, its environment and the query
+kit are shared by the variants; hierarchies and prompts differ.
 
-A variant that fails a rung is repaired: the stage responsible is redone with the
-failure as feedback (hierarchy for schema/load/smoke, prompts for the probe), at most
-``max_repairs`` times; what could not be fixed is in its ``report.json``.
+The stages check their own output with the quality rung's checks and send the reasons
+back to the model (``ask``'s repairs). A variant that still fails a rung the prompts can
+fix (the probe, or the quality rung on prompts alone) has its prompts redone with the
+failure as feedback, at most ``max_repairs`` times; what could not be fixed is in its
+``report.json``, with every stage's wall time.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import random
 import time
@@ -25,26 +31,40 @@ from nexforge.architect import domain as domain_stage
 from nexforge.architect import hierarchy as hierarchy_stage
 from nexforge.architect import kit as kit_stage
 from nexforge.architect import prompts as prompt_stage
-from nexforge.architect.ask import AskSettings, StageProblems, StageUsage, ask
+from nexforge.architect.ask import AskSettings, StageFailed, StageProblems, StageUsage, ask
 from nexforge.architect.assemble import write_agents, write_json, write_kit
 from nexforge.architect.custom_stage import propose_custom_tools
 from nexforge.architect.customtools import custom_plan
 from nexforge.architect.envgen import (
     normalize_seed_rows,
     plan_tools,
-    seed_order,
     seed_request_schema,
     write_environment,
 )
-from nexforge.architect.ladder import CheckReport, check_framework
+from nexforge.architect.ladder import CheckReport, RungResult, check_framework
+from nexforge.architect.quality_rung import (
+    entity_problems,
+    reference_problems,
+    spec_content,
+)
 from nexforge.architect.report import structure_stats
+from nexforge.architect.seed_values import draw_rows
+from nexforge.architect.seedgen import (
+    SEED_ROWS,
+    TEXT_SYSTEM,
+    model_part,
+    realism_problems,
+    text_prompt,
+)
 from nexforge.architect.spec import (
     AgentPlan,
     Archetype,
     CustomTool,
     DomainSpec,
+    EntitySpec,
     HierarchyPlan,
     QueryKit,
+    Row,
     SeedData,
     ToolPlan,
 )
@@ -52,12 +72,6 @@ from nexforge.architect.store import StageStore
 from nexforge.models.base import Model
 
 Progress = Callable[[str], None]
-MODEL_REPAIR_RUNGS = {
-    "schema": "hierarchy",
-    "load": "hierarchy",
-    "smoke": "hierarchy",
-    "probe": "prompts",
-}
 
 
 @dataclass(frozen=True)
@@ -89,6 +103,8 @@ class _Build:
     store: StageStore
     progress: Progress
     usage: dict[str, StageUsage] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    """Wall seconds per stage (a stage's model calls may overlap)."""
     resumed: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
     custom_rejected: list[dict[str, str]] = field(default_factory=list)
@@ -105,7 +121,8 @@ class _Build:
         started = time.perf_counter()
         value = await compute()
         self.store.save(name, value)
-        self.progress(f"{name}: done in {time.perf_counter() - started:.1f}s")
+        self.timings[name] = round(time.perf_counter() - started, 3)
+        self.progress(f"{name}: done in {self.timings[name]:.1f}s")
         return value
 
 
@@ -157,55 +174,93 @@ def _seeded(settings: AskSettings, seed: int, max_repairs: int) -> AskSettings:
 
 async def _domain(run: _Build, settings: AskSettings) -> dict[str, Any]:
     usage = run.stage_usage("domain")
-    spec = await ask(
-        run.model,
-        stage="domain",
-        system=domain_stage.DOMAIN_SYSTEM,
-        prompt=domain_stage.domain_prompt(run.options.description),
-        schema=domain_stage.domain_schema(),
-        normalize=lambda raw: domain_stage.normalize_domain(raw, usage.fixes),
-        settings=settings,
-        usage=usage,
+    found = domain_stage.sketch(run.options.description)
+
+    async def fields(draft: domain_stage.Draft) -> list[Any]:
+        try:
+            return await ask(
+                run.model,
+                stage="fields",
+                system=domain_stage.FIELDS_SYSTEM,
+                prompt=domain_stage.fields_prompt(found, draft),
+                schema=domain_stage.fields_schema(),
+                normalize=lambda raw: domain_stage.normalize_fields(raw, found, draft, usage.fixes),
+                settings=settings,
+                usage=usage,
+            )
+        except StageFailed as exc:
+            usage.fixes.append(f"{draft.name}: kept its core columns ({exc})")
+            return []
+
+    answers = await asyncio.gather(*(fields(d) for d in found.drafts))
+    spec = domain_stage.compose_domain(
+        found, {d.name: a for d, a in zip(found.drafts, answers, strict=True)}
     )
+    content = spec_content(run.options.description, spec, None, plan_tools(spec))
+    problems = [*entity_problems(content), *reference_problems(content)]
+    if problems:  # the sketch makes these by construction: a failure here is a bug
+        raise StageFailed("domain", [str(p) for p in problems])
     return spec.model_dump(mode="json")
 
 
 async def _seed(run: _Build, settings: AskSettings, domain: DomainSpec) -> dict[str, Any]:
     usage = run.stage_usage("seed")
-    rows: dict[str, list[dict[str, Any]]] = {}
-    counts: dict[str, int] = {}
-    for name in seed_order(domain):
-        entity = domain.entity(name)
+    counts = {e.name: SEED_ROWS for e in domain.entities}
 
-        def normalize(raw: dict[str, Any], entity_name: str = name) -> list[dict[str, Any]]:
-            kept, problems = normalize_seed_rows(
-                domain, domain.entity(entity_name), raw.get("rows") or [], counts
-            )
-            if problems:
-                raise StageProblems(problems)
-            return kept
+    async def rows_of(entity: EntitySpec) -> list[Row]:
+        rng = random.Random(f"seed:{run.options.seed}:{entity.name}")
+        rows = draw_rows(entity, SEED_ROWS, counts, rng)
+        part = model_part(entity)
+        if part is not None:
+            written = await _text_rows(run, settings, domain, part, counts, usage)
+            for row, text in zip(rows, written, strict=True):
+                row.update(text)
+        run.progress(f"seed: {entity.name} has {len(rows)} rows")
+        return [{f.name: row[f.name] for f in entity.fields} for row in rows]
 
-        fields = ", ".join(
-            f"{f.name} ({f.type}{', refers to ' + f.references if f.references else ''})"
-            for f in entity.fields
-        )
-        prompt = (
-            f"System: {domain.title}. {domain.purpose}\nTable {entity.name}: {entity.description}\n"
-            f"Fields: {fields}\nWrite realistic, varied rows (ids are assigned 1, 2, 3, ... in order)."
-        )
-        rows[name] = await ask(
-            run.model,
-            stage=f"seed_{name}",
-            system="You write realistic sample records for a database table. Call the submit tool.",
-            prompt=prompt,
-            schema=seed_request_schema(domain, entity, counts),
-            normalize=normalize,
-            settings=settings,
-            usage=usage,
-        )
-        counts[name] = len(rows[name])
-        run.progress(f"seed: {name} has {counts[name]} rows")
+    tables = await asyncio.gather(*(rows_of(e) for e in domain.entities))
+    rows = {e.name: t for e, t in zip(domain.entities, tables, strict=True)}
     return SeedData(rows=rows).model_dump(mode="json")
+
+
+async def _text_rows(
+    run: _Build,
+    settings: AskSettings,
+    domain: DomainSpec,
+    part: EntitySpec,
+    counts: dict[str, int],
+    usage: StageUsage,
+) -> list[Row]:
+    """The model's text columns of one entity, sent back while they look like placeholders;
+    after the last repair they are kept as they are (the quality rung will say so)."""
+    attempts = 0
+
+    def normalize(raw: dict[str, Any]) -> list[Row]:
+        nonlocal attempts
+        attempts += 1
+        rows, problems = normalize_seed_rows(
+            domain, part, raw.get("rows") or [], counts, min_rows=SEED_ROWS, max_rows=SEED_ROWS
+        )
+        if problems:
+            raise StageProblems(problems)
+        unreal = realism_problems(part, rows)
+        if unreal and attempts <= settings.max_repairs:
+            raise StageProblems(unreal)
+        if unreal:
+            usage.fixes.append(f"{part.name}: kept rows after repairs: {'; '.join(unreal)}")
+        return rows
+
+    rows: list[Row] = await ask(
+        run.model,
+        stage="rows",
+        system=TEXT_SYSTEM,
+        prompt=text_prompt(domain, part, SEED_ROWS),
+        schema=seed_request_schema(domain, part, counts, min_rows=SEED_ROWS, max_rows=SEED_ROWS),
+        normalize=normalize,
+        settings=settings,
+        usage=usage,
+    )
+    return rows
 
 
 async def _kit(
@@ -219,13 +274,14 @@ async def _kit(
         seed.rows,
         run.stage_usage("kit"),
         run.options.max_probe_queries,
+        tree=kit_stage.problem_tree(domain, tools),
     )
     return kit.model_dump(mode="json")
 
 
 @dataclass
 class _Variant:
-    """One variant's stages; ``feedback`` carries a failed rung into the redone stage."""
+    """One variant's stages; ``feedback`` carries a failed rung into the redone prompts."""
 
     run: _Build
     settings: AskSettings
@@ -233,7 +289,6 @@ class _Variant:
     domain: DomainSpec
     tools: list[ToolPlan]
     archetype: Archetype
-    slots: list[hierarchy_stage.Slot]
     feedback: str = ""
 
     @property
@@ -241,54 +296,77 @@ class _Variant:
         return f"v{self.number}"
 
     async def plan(self) -> HierarchyPlan:
-        saved = await self.run.cached(f"{self.key}/hierarchy", self._ask_plan)
+        async def compute() -> dict[str, Any]:
+            rng = random.Random(f"layout:{self.run.options.seed}:{self.number}")
+            plan = hierarchy_stage.plan_hierarchy(self.archetype, self.domain, self.tools, rng)
+            return plan.model_dump(mode="json")
+
+        saved = await self.run.cached(f"{self.key}/hierarchy", compute)
         return HierarchyPlan.model_validate(saved)
 
-    async def _ask_plan(self) -> dict[str, Any]:
-        usage = self.run.stage_usage(f"{self.key}/hierarchy")
-        prompt = hierarchy_stage.hierarchy_prompt(
-            self.domain, self.slots, self.tools, self.archetype
-        )
-        plan = await ask(
-            self.run.model,
-            stage="hierarchy",
-            system=hierarchy_stage.HIERARCHY_SYSTEM,
-            prompt=prompt + self.feedback,
-            schema=hierarchy_stage.hierarchy_schema(self.slots, self.tools),
-            normalize=lambda raw: hierarchy_stage.normalize_hierarchy(
-                raw, self.slots, self.archetype, self.tools, usage.fixes
-            ),
-            settings=self.settings,
-            usage=usage,
-        )
-        return plan.model_dump(mode="json")
+    async def prompts(self, plan: HierarchyPlan, order: list[str]) -> dict[str, str]:
+        texts = await asyncio.gather(*(self.prompt(plan, a, order) for a in plan.agents))
+        return {a.name: t for a, t in zip(plan.agents, texts, strict=True)}
 
     async def prompt(self, plan: HierarchyPlan, agent: AgentPlan, order: list[str]) -> str:
+        content = prompt_stage.prompt_content(self.domain, self.tools)
+        steps = order if agent.name == plan.entry else None
+
+        def compose(role: str, habits: list[str]) -> str:
+            return prompt_stage.compose_prompt(
+                self.domain, plan, agent, self.tools, role, habits, order=steps
+            )
+
         async def compute() -> str:
             usage = self.run.stage_usage(f"{self.key}/prompts")
-            role, guidelines = await ask(
-                self.run.model,
-                stage="prompt",
-                system=prompt_stage.PROMPT_SYSTEM,
-                prompt=prompt_stage.prompt_request(self.domain, plan, agent, self.tools)
-                + self.feedback,
-                schema=prompt_stage.prompt_schema(),
-                normalize=prompt_stage.normalize_prompt,
-                settings=self.settings,
-                usage=usage,
-            )
-            return prompt_stage.compose_prompt(
-                self.domain,
-                plan,
-                agent,
-                self.tools,
-                role,
-                guidelines,
-                order=order if agent.name == plan.entry else None,
-            )
+
+            def normalize(raw: dict[str, Any]) -> str:
+                role, habits = prompt_stage.normalize_prompt(raw)
+                problems = prompt_stage.prompt_problems(compose(role, []), agent, content)
+                if problems:
+                    raise StageProblems(problems)
+                kept = [
+                    h
+                    for h in habits
+                    if not prompt_stage.prompt_problems(compose(role, [h]), agent, content)
+                ]
+                if len(kept) < len(habits):
+                    dropped = len(habits) - len(kept)
+                    usage.fixes.append(
+                        f"{agent.name}: dropped {dropped} habit(s) the checks refused"
+                    )
+                return compose(role, kept)
+
+            try:
+                text: str = await ask(
+                    self.run.model,
+                    stage="prompt",
+                    system=prompt_stage.PROMPT_SYSTEM,
+                    prompt=prompt_stage.prompt_request(self.domain, plan, agent) + self.feedback,
+                    schema=prompt_stage.prompt_schema(),
+                    normalize=normalize,
+                    settings=self.settings,
+                    usage=usage,
+                )
+            except StageFailed as exc:
+                usage.fixes.append(f"{agent.name}: role written from the structure ({exc})")
+                text = compose(prompt_stage.fallback_role(self.domain, plan, agent), [])
+            return text
 
         text = await self.run.cached(f"{self.key}/prompt_{agent.name}", compute)
         return str(text)
+
+
+def repairable(rung: RungResult) -> bool:
+    """A failure redone prompts can fix: the probe, or the quality rung on prompts alone
+    (the domain, seed rows and hierarchy are shared or derived: redoing them changes
+    nothing)."""
+    if rung.name == "probe":
+        return True
+    if rung.name != "quality":
+        return False
+    found = rung.details.get("problems") or {}
+    return bool(found.get("prompts")) and not any(v for k, v in found.items() if k != "prompts")
 
 
 async def _variant(
@@ -304,16 +382,13 @@ async def _variant(
 ) -> VariantResult:
     started = time.perf_counter()
     archetype = hierarchy_stage.variant_archetype(run.options.seed, number)
-    rng = random.Random(f"layout:{run.options.seed}:{number}")
-    slots = hierarchy_stage.layout(archetype, domain, tools, rng)
-    variant = _Variant(run, settings, number, domain, tools, archetype, slots)
+    variant = _Variant(run, settings, number, domain, tools, archetype)
     repairs: list[dict[str, Any]] = []
     env_files = write_environment(domain, seed, tools, out, custom=custom)
     while True:
         plan = await variant.plan()
-        names = {s.key: a.name for s, a in zip(slots, plan.agents, strict=True)}
-        order = [names[s.key] for s in slots[1:]] if archetype == "pipeline" else []
-        prompts = {a.name: await variant.prompt(plan, a, order) for a in plan.agents}
+        order = plan.agent(plan.entry).delegates if archetype == "pipeline" else []
+        prompts = await variant.prompts(plan, order)
         write_agents(
             out,
             domain,
@@ -333,18 +408,15 @@ async def _variant(
             max_probe_queries=run.options.max_probe_queries,
         )
         failed = next((r for r in check.rungs if r.passed is False), None)
-        stage = MODEL_REPAIR_RUNGS.get(failed.name) if failed is not None else None
-        if failed is None or stage is None or len(repairs) >= run.options.max_repairs:
+        if failed is None or not repairable(failed) or len(repairs) >= run.options.max_repairs:
             break
-        repairs.append({"rung": failed.name, "stage": stage, "reason": failed.reason})
-        run.progress(f"{variant.key}: {failed.name} failed ({failed.reason}); redoing {stage}")
+        repairs.append({"rung": failed.name, "stage": "prompts", "reason": failed.reason})
+        run.progress(f"{variant.key}: {failed.name} failed ({failed.reason}); redoing prompts")
         variant.feedback = (
             f"\n\nAn earlier version failed validation at '{failed.name}': {failed.reason}. "
             "Avoid that."
         )
         run.store.forget(f"{variant.key}/prompt_")
-        if stage == "hierarchy":
-            run.store.forget(f"{variant.key}/hierarchy")
     key = variant.key
     stages = {n: u for n, u in run.usage.items() if _shared(n) or n.startswith(f"{key}/")}
     report = {
@@ -363,6 +435,9 @@ async def _variant(
         },
         "unfixed": [f"{r.name}: {r.reason}" for r in check.rungs if r.passed is False],
         "stages": {name: u.to_dict() for name, u in stages.items()},
+        "stage_seconds": {
+            n: t for n, t in run.timings.items() if _shared(n) or n.startswith(f"{key}/")
+        },
         "resumed": [s for s in run.resumed if _shared(s) or s.startswith(f"{key}/")],
         "model_calls": sum(u.model_calls for u in stages.values()),
         "prompt_tokens": sum(u.prompt_tokens for u in stages.values()),

@@ -18,7 +18,7 @@ from typing import Any
 from nexforge.architect.ask import AskSettings, StageProblems, StageUsage, ask
 from nexforge.architect.assemble import write_json, write_kit
 from nexforge.architect.build import Progress, VariantResult
-from nexforge.architect.kit import make_kit
+from nexforge.architect.kit import Teams, make_kit
 from nexforge.architect.ladder import check_framework
 from nexforge.architect.schema_parts import closed_object, text, texts
 from nexforge.architect.spec import DomainProfile, QueryKit, ToolPlan
@@ -172,8 +172,21 @@ async def build_from_config(
         resumed.append("profile")
     saved = store.load("kit")
     if saved is None:
+        teams = Teams(
+            entry=frozenset(t.spec.name for t in framework.entry.tools),
+            members=tuple(
+                frozenset(t.spec.name for t in a.tools) for a in agents if a is not framework.entry
+            ),
+        )
         kit = await make_kit(
-            model, settings, profile, tools, seed_rows(framework), usage["kit"], max_probe_queries
+            model,
+            settings,
+            profile,
+            tools,
+            seed_rows(framework),
+            usage["kit"],
+            max_probe_queries,
+            teams=teams,
         )
         store.save("kit", kit.model_dump(mode="json"))
         progress("kit: done")

@@ -1,19 +1,24 @@
-"""Stage 3: the agent hierarchy, sampled from topology archetypes.
+"""Stage 3: the agent hierarchy, from topology archetypes.
 
 The shape comes from an archetype (so ``--variants K`` gives structurally different
-frameworks for one domain); the model names the agents, writes their roles and
-responsibilities and picks their tools from those the slot may use. Normalisation keeps
-the shape: names become unique identifiers that clash with no tool, every tool ends up
-with at least one agent, every agent that acts has tools. Delegation edges come from the
-archetype, so the graph is acyclic by construction (and checked).
+frameworks for one domain); the entities and tools decide who holds what. No model is
+asked: the embedded model named agents after user types ("customer") and gave them roles
+such as "reports to lead", and a lead that held the look-up tools answered alone, so no
+rollout ever reached a specialist. Here, with sub-agents:
+
+- the entry agent delegates: it holds no environment tool;
+- every agent below it that works on entities holds all it needs for them (``toolset``:
+  their tools and the look-ups of what they reference), so each problem type of the kit
+  (tools of one entity, see ``kit``) is solved by one agent below the entry.
 
 Archetypes:
 - ``single``: one agent with every tool;
-- ``lead_specialists``: a lead delegating to 2-3 specialists, each owning some entities;
+- ``lead_specialists``: a lead delegating to 2-3 specialists, each owning related
+  entities (a record with its follow-ups, the things, the people);
 - ``three_layers``: a lead, two managers (one per half of the entities), and under each a
-  reader (look-ups) and a writer (changes);
-- ``pipeline``: a lead calling stages in order: intake (look-ups), action (changes),
-  verification (look-ups);
+  reader (look-ups) and a clerk (look-ups and changes);
+- ``pipeline``: a lead calling stages in order: intake (look-ups), handler (every tool),
+  checker (look-ups);
 - ``worker_reviewer``: a lead calling a worker (every tool) and a reviewer (look-ups).
 """
 
@@ -21,9 +26,8 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Any
 
-from nexforge.architect.ask import StageProblems
+from nexforge.architect.nouns import is_follow_up
 from nexforge.architect.spec import (
     ARCHETYPES,
     AgentPlan,
@@ -31,20 +35,23 @@ from nexforge.architect.spec import (
     DomainSpec,
     HierarchyPlan,
     ToolPlan,
-    to_identifier,
 )
+from nexforge.architect.toolplan import toolset
+
+MAX_RESPONSIBILITIES = 4
 
 
 @dataclass
 class Slot:
-    """A position in an archetype: who it reports to, what it does, what it may use."""
+    """A position in an archetype: its agent's name, who it reports to, what it does."""
 
     key: str
+    name: str
     layer: int
     parent: str | None
-    duty: str
-    default_tools: list[str]
-    allowed_tools: list[str]
+    role: str
+    responsibilities: list[str]
+    tools: list[str]
     children: list[str] = field(default_factory=list)
 
 
@@ -61,78 +68,246 @@ def variant_archetype(seed: int, variant: int) -> Archetype:
     return order[(variant - 1) % len(order)]
 
 
+def plan_hierarchy(
+    archetype: Archetype, domain: DomainSpec, tools: list[ToolPlan], rng: random.Random
+) -> HierarchyPlan:
+    """The hierarchy of ``archetype`` for this domain and its tools."""
+    slots = layout(archetype, domain, tools, rng)
+    agents = [
+        AgentPlan(
+            name=s.name,
+            role=s.role,
+            responsibilities=s.responsibilities,
+            layer=s.layer,
+            tools=s.tools,
+            delegates=[next(c.name for c in slots if c.key == k) for k in s.children],
+        )
+        for s in slots
+    ]
+    plan = HierarchyPlan(archetype=archetype, entry=slots[0].name, agents=agents)
+    problems = graph_problems(plan)
+    if problems:
+        raise ValueError("; ".join(problems))
+    return plan
+
+
 def layout(
     archetype: Archetype, domain: DomainSpec, tools: list[ToolPlan], rng: random.Random
 ) -> list[Slot]:
     """The slots of ``archetype`` for this domain, children listed in delegation order."""
     every = [t.name for t in tools]
     reads = [t.name for t in tools if t.read_only]
-    writes = [t.name for t in tools if not t.read_only]
-
-    def of(entities: list[str], *, read: bool | None = None) -> list[str]:
-        return [
-            t.name
-            for t in tools
-            if (t.entity in entities or t.entity is None) and (read is None or t.read_only == read)
-        ]
-
-    names = [e.name for e in domain.entities]
+    work = Work(domain, tools)
+    person = next((e.singular for e in domain.entities if e.kind == "person"), "user")
+    lead_duties = [
+        f"Find out what the {person} needs and which teammate handles it",
+        "Pass each teammate the exact request with every id, name and number it needs",
+        f"Answer the {person} with what the team found or changed, or why it cannot be done",
+    ]
     if archetype == "single":
-        return [Slot("assistant", 0, None, "does all the work itself", every, every)]
+        return [
+            Slot(
+                "assistant",
+                "desk_assistant",
+                0,
+                None,
+                f"Serves the {person}s of {domain.title} with every tool.",
+                work.duties(domain_entities(domain)),
+                every,
+            )
+        ]
+    lead = Slot(
+        "lead", "front_desk", 0, None, f"Talks to the {person} and delegates.", lead_duties, []
+    )
     if archetype == "lead_specialists":
-        count = max(1, min(len(names), rng.choice([2, 3])))
-        groups = [names[i::count] for i in range(count)]
-        slots = [Slot("lead", 0, None, "talks to the user and delegates", [], reads)]
-        for i, group in enumerate(groups, 1):
-            duty = f"handles {', '.join(group)}"
-            slots.append(Slot(f"specialist_{i}", 1, "lead", duty, of(group), every))
+        count = max(1, min(len(domain.entities), rng.choice([2, 3])))
+        slots = [lead]
+        for i, group in enumerate(entity_groups(domain, count), 1):
+            slots.append(work.slot(f"specialist_{i}", "specialist", 1, "lead", group))
         return _link(slots)
     if archetype == "three_layers":
-        halves = [names[0::2], names[1::2]] if len(names) > 1 else [names, names]
-        slots = [Slot("lead", 0, None, "talks to the user and delegates to managers", [], reads)]
-        for i, half in enumerate(halves, 1):
+        slots = [lead]
+        for i, half in enumerate(entity_groups(domain, 2), 1):
             manager = f"manager_{i}"
-            slots.append(
-                Slot(manager, 1, "lead", f"coordinates work on {', '.join(half)}", [], reads)
-            )
+            first = domain.entity(half[0]).singular
             slots.append(
                 Slot(
-                    f"reader_{i}",
-                    2,
                     manager,
-                    f"looks up {', '.join(half)}",
-                    of(half, read=True),
-                    reads,
+                    f"{first}_manager",
+                    1,
+                    "lead",
+                    f"Coordinates the work on {_words(half)}.",
+                    [
+                        f"Split a request about {_words(half)} into look-ups and changes",
+                        "Send look-ups to the reader and changes to the clerk",
+                        "Report back what was found and what changed",
+                    ],
+                    [],
                 )
             )
-            if of(half, read=False):
-                slots.append(
-                    Slot(
-                        f"writer_{i}",
-                        2,
-                        manager,
-                        f"changes {', '.join(half)}",
-                        of(half, read=False),
-                        every,
-                    )
-                )
+            slots.append(work.slot(f"reader_{i}", "reader", 2, manager, half, read=True))
+            if toolset(domain, tools, half, read=False):
+                slots.append(work.slot(f"clerk_{i}", "clerk", 2, manager, half))
         return _link(slots)
     if archetype == "pipeline":
+        lead.role = f"Runs the stages in order and answers the {person}."
+        checks = [
+            "Read back the records the request touched",
+            "Say whether they now match what was asked, quoting the values",
+        ]
         slots = [
-            Slot("lead", 0, None, "runs the stages in order and answers the user", [], []),
-            Slot("intake", 1, "lead", "gathers the facts the request needs", reads, reads),
-            Slot("action", 1, "lead", "makes the changes the request needs", writes, every),
-            Slot("verify", 1, "lead", "checks the result against the records", reads, reads),
+            lead,
+            Slot(
+                "intake",
+                "intake",
+                1,
+                "lead",
+                "Gathers the facts a request needs from the records.",
+                [
+                    "Find the records the request is about",
+                    "Report their ids and current values exactly",
+                ],
+                reads,
+            ),
+            Slot(
+                "action",
+                "handler",
+                1,
+                "lead",
+                "Makes the changes a request needs, following the policy.",
+                work.duties(domain_entities(domain)),
+                every,
+            ),
+            Slot(
+                "verify",
+                "checker",
+                1,
+                "lead",
+                "Checks the result against the records.",
+                checks,
+                reads,
+            ),
         ]
         return _link(slots)
     slots = [
-        Slot("lead", 0, None, "talks to the user, delegates, and has work reviewed", [], reads),
-        Slot("worker", 1, "lead", "does the work with every tool", every, every),
+        lead,
         Slot(
-            "reviewer", 1, "lead", "reviews the worker's result against the records", reads, reads
+            "worker",
+            "case_worker",
+            1,
+            "lead",
+            "Does the work a request needs with every tool.",
+            work.duties(domain_entities(domain)),
+            every,
+        ),
+        Slot(
+            "reviewer",
+            "reviewer",
+            1,
+            "lead",
+            "Reviews the worker's result against the records.",
+            [
+                "Read back the records the worker touched",
+                "Point out anything that does not match the request or the policy",
+            ],
+            reads,
         ),
     ]
     return _link(slots)
+
+
+def domain_entities(domain: DomainSpec) -> list[str]:
+    return [e.name for e in domain.entities]
+
+
+def entity_groups(domain: DomainSpec, count: int) -> list[list[str]]:
+    """The entities in ``count`` groups of related ones: each record with its follow-ups,
+    then the things, then the people, cut into contiguous, balanced groups."""
+    records = [e for e in domain.entities if e.kind == "record" or e.kind is None]
+    primary = [e.name for e in records if not is_follow_up(e.name)]
+    ordered: list[str] = []
+    for name in primary:
+        ordered.append(name)
+        ordered += [
+            e.name
+            for e in records
+            if e.name not in ordered
+            and is_follow_up(e.name)
+            and any(f.references == name for f in e.fields)
+        ]
+    ordered += [e.name for e in records if e.name not in ordered]
+    ordered += [e.name for e in domain.entities if e.kind == "thing" and e.name not in ordered]
+    ordered += [e.name for e in domain.entities if e.name not in ordered]
+    count = max(1, min(count, len(ordered)))
+    size, extra = divmod(len(ordered), count)
+    groups: list[list[str]] = []
+    start = 0
+    for i in range(count):
+        end = start + size + (1 if i < extra else 0)
+        groups.append(ordered[start:end])
+        start = end
+    return groups
+
+
+@dataclass
+class Work:
+    """What agents working on entities hold and are responsible for."""
+
+    domain: DomainSpec
+    tools: list[ToolPlan]
+
+    def slot(
+        self,
+        key: str,
+        kind: str,
+        layer: int,
+        parent: str,
+        entities: list[str],
+        *,
+        read: bool | None = None,
+    ) -> Slot:
+        first = self.domain.entity(entities[0]).singular
+        name = f"{first}_{kind}"
+        held = toolset(self.domain, self.tools, entities, read=read)
+        duties = self.duties(entities, read=read)
+        return Slot(key, name, layer, parent, self.role(entities, held), duties, held)
+
+    def role(self, entities: list[str], held: list[str]) -> str:
+        """One line for the parent: what it handles and can do, so requests route right."""
+        mine = [t for t in self.tools if t.name in held and t.entity in entities]
+        can = ["looks them up"] if any(t.read_only for t in mine) else []
+        can += ["records new ones"] if any(t.kind == "create" for t in mine) else []
+        can += ["corrects details"] if any(t.kind == "update" for t in mine) else []
+        moves = [t.action.description.rstrip(".").lower() for t in mine if t.action is not None]
+        text = f"Handles {_words(entities)}: {', '.join(can) or 'works on them'}"
+        return text + (f"; can {', '.join(moves)}." if moves else ".")
+
+    def duties(self, entities: list[str], *, read: bool | None = None) -> list[str]:
+        duties: list[str] = []
+        for name in entities:
+            entity = self.domain.entity(name)
+            plural, one = name.replace("_", " "), entity.singular.replace("_", " ")
+            mine = [t for t in self.tools if t.entity == name]
+            if any(t.read_only for t in mine):
+                duties.append(f"Look up {plural} and answer questions about them")
+            if read:
+                continue
+            for t in mine:
+                if t.kind == "create":
+                    duties.append(f"Record new {plural} with complete, checked details")
+                elif t.kind == "update":
+                    duties.append(f"Correct a {one}'s details when asked")
+                elif t.kind == "action" and t.action is not None:
+                    text = t.action.description.rstrip(".") or t.name.replace("_", " ")
+                    duties.append(f"{text} when the policy allows it")
+        actions = [d for d in duties if d.endswith("when the policy allows it")]
+        rest = [d for d in duties if d not in actions]
+        return (actions + rest)[:MAX_RESPONSIBILITIES] or [f"Handle {_words(entities)}"]
+
+
+def _words(names: list[str]) -> str:
+    shown = [n.replace("_", " ") for n in names]
+    return shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} and {shown[-1]}"
 
 
 def _link(slots: list[Slot]) -> list[Slot]:
@@ -140,128 +315,14 @@ def _link(slots: list[Slot]) -> list[Slot]:
     for slot in slots:
         if slot.parent is not None:
             by_key[slot.parent].children.append(slot.key)
+    taken: set[str] = set()
+    for slot in slots:  # two groups may start with the same entity kind of name
+        base, n = slot.name, 1
+        while slot.name in taken:
+            n += 1
+            slot.name = f"{base}_{n}"
+        taken.add(slot.name)
     return slots
-
-
-def hierarchy_schema(slots: list[Slot], tools: list[ToolPlan]) -> dict[str, Any]:
-    names = sorted(t.name for t in tools)
-    agent = {
-        "type": "object",
-        "properties": {
-            "name": {"type": "string", "pattern": "^[a-z][a-z0-9_]{1,30}$"},
-            "role": {"type": "string", "maxLength": 150},
-            "responsibilities": {
-                "type": "array",
-                "items": {"type": "string", "maxLength": 120},
-                "minItems": 1,
-                "maxItems": 3,
-            },
-            "tools": {"type": "array", "items": {"type": "string", "enum": names}, "maxItems": 8},
-        },
-        "required": ["name", "role", "responsibilities", "tools"],
-        "additionalProperties": False,
-    }
-    return {
-        "type": "object",
-        "properties": {s.key: agent for s in slots},
-        "required": [s.key for s in slots],
-        "additionalProperties": False,
-    }
-
-
-HIERARCHY_SYSTEM = """You design a team of AI agents that serves the users of a system.
-The team's shape is fixed: you are given its positions, who each reports to, what each
-is for and the tools it may use. For every position give the agent a short snake_case
-name, a one-line role, one to three responsibilities, and the tools it needs (from those
-it may use; a position that only delegates may need none). Call submit_hierarchy."""
-
-
-def hierarchy_prompt(
-    domain: DomainSpec, slots: list[Slot], tools: list[ToolPlan], archetype: str
-) -> str:
-    tool_lines = "\n".join(f"- {t.name}: {t.description}" for t in tools)
-    slot_lines = "\n".join(
-        f"- {s.key} (reports to {s.parent or 'the user'}): {s.duty}; may use: "
-        f"{', '.join(s.allowed_tools) or 'no tools'}"
-        for s in slots
-    )
-    return (
-        f"System: {domain.title}. {domain.purpose}\n"
-        f"Users: {', '.join(domain.user_types)}\n\nTools:\n{tool_lines}\n\n"
-        f"Team shape ({archetype}):\n{slot_lines}"
-    )
-
-
-def normalize_hierarchy(
-    raw: dict[str, Any],
-    slots: list[Slot],
-    archetype: Archetype,
-    tools: list[ToolPlan],
-    fixes: list[str],
-) -> HierarchyPlan:
-    tool_names = {t.name for t in tools}
-    taken: set[str] = set(tool_names)
-    names: dict[str, str] = {}
-    for slot in slots:
-        answer = _answer(raw, slot.key)
-        wanted = to_identifier(str(answer.get("name") or slot.key), fallback="agent")
-        name = wanted
-        for suffix in ("_agent", f"_{slot.key}"):
-            if name not in taken:
-                break
-            name = to_identifier(f"{wanted}{suffix}")
-        if name in taken:
-            name = to_identifier(f"{slot.key}_agent")
-        if name != wanted:
-            fixes.append(f"{slot.key}: renamed {wanted!r} to {name!r} (name taken)")
-        taken.add(name)
-        names[slot.key] = name
-    agents: list[AgentPlan] = []
-    for slot in slots:
-        answer = _answer(raw, slot.key)
-        picked = [t for t in dict.fromkeys(answer.get("tools") or []) if t in slot.allowed_tools]
-        dropped = [t for t in answer.get("tools") or [] if t not in slot.allowed_tools]
-        if dropped:
-            fixes.append(
-                f"{slot.key}: removed tools it may not use: {', '.join(map(str, dropped))}"
-            )
-        agent_tools = picked if (picked or not slot.default_tools) else list(slot.default_tools)
-        agents.append(
-            AgentPlan(
-                name=names[slot.key],
-                role=" ".join(str(answer.get("role") or slot.duty).split()),
-                responsibilities=[
-                    " ".join(str(r).split()) for r in answer.get("responsibilities") or [slot.duty]
-                ],
-                layer=slot.layer,
-                tools=agent_tools,
-                delegates=[names[c] for c in slot.children],
-            )
-        )
-    _cover_tools(agents, slots, tool_names, fixes)
-    plan = HierarchyPlan(archetype=archetype, entry=names[slots[0].key], agents=agents)
-    problems = graph_problems(plan)
-    if problems:
-        raise StageProblems(problems)
-    return plan
-
-
-def _answer(raw: dict[str, Any], key: str) -> dict[str, Any]:
-    value = raw.get(key)
-    return value if isinstance(value, dict) else {}
-
-
-def _cover_tools(
-    agents: list[AgentPlan], slots: list[Slot], tool_names: set[str], fixes: list[str]
-) -> None:
-    """Give every tool to at least one agent: the first slot that has it by default."""
-    used = {t for a in agents for t in a.tools}
-    for tool in sorted(tool_names - used):
-        for agent, slot in zip(agents, slots, strict=True):
-            if tool in slot.default_tools:
-                agent.tools.append(tool)
-                fixes.append(f"gave unassigned tool {tool!r} to {agent.name}")
-                break
 
 
 def graph_problems(plan: HierarchyPlan) -> list[str]:

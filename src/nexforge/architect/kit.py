@@ -2,7 +2,12 @@
 
 Personas are de-duplicated (word-set similarity) and kept within the domain's user types.
 The problem-type tree is domain -> category -> subtype -> leaf (depth 4), and every leaf
-names the tools that solve it, drawn from the framework's tools by construction (enum).
+names the tools that solve it. For a built framework the tree follows from the domain
+(``problem_tree``: a category per entity, look-ups and changes, a leaf per operation), and
+each leaf's tools are those of one entity and the look-ups of what it references, the set
+one agent below the lead holds in every archetype (see ``hierarchy``): every rollout goes
+through a sub-agent. For a hand-written framework the model writes the tree, its leaves'
+tools drawn from the framework's tools by construction (enum).
 Probe queries are written against real seed rows so the probe rung asks about things that
 exist.
 """
@@ -19,6 +24,8 @@ from nexforge.architect.schema_parts import array, closed_object, text
 from nexforge.architect.similarity import word_similarity
 from nexforge.architect.spec import (
     DomainProfile,
+    DomainSpec,
+    EntitySpec,
     Persona,
     ProbeQuery,
     ProblemType,
@@ -26,6 +33,7 @@ from nexforge.architect.spec import (
     Row,
     ToolPlan,
 )
+from nexforge.architect.toolplan import filter_fields, search_fields
 from nexforge.models.base import Model
 
 MIN_PERSONAS = 4
@@ -170,9 +178,32 @@ def problem_prompt(domain: DomainProfile, tools: list[ToolPlan]) -> str:
     )
 
 
+@dataclass(frozen=True)
+class Teams:
+    """Who holds which tools in a hierarchy with sub-agents: a leaf must be solved by one
+    agent below the entry, not by the entry alone."""
+
+    entry: frozenset[str]
+    members: tuple[frozenset[str], ...]
+
+    def fit(self, tools: list[str]) -> list[str]:
+        """The largest part of ``tools`` one member holds, not all held by the entry."""
+        best: list[str] = []
+        for held in self.members:
+            part = [t for t in tools if t in held]
+            if len(part) > len(best) and not set(part) <= self.entry:
+                best = part
+        return best
+
+
 def normalize_problem_types(
-    raw: dict[str, Any], domain: DomainProfile, tools: list[ToolPlan], fixes: list[str]
+    raw: dict[str, Any],
+    domain: DomainProfile,
+    tools: list[ToolPlan],
+    fixes: list[str],
+    teams: Teams | None = None,
 ) -> ProblemType:
+    """The model's tree; with ``teams``, each leaf keeps the tools one sub-agent holds."""
     known = {t.name for t in tools}
     categories: list[ProblemType] = []
     leaf_labels: list[str] = []  # across the whole tree: a problem type is listed once
@@ -182,6 +213,11 @@ def normalize_problem_types(
             leaves: list[ProblemType] = []
             for li, leaf in enumerate(sub.get("leaves") or [], 1):
                 needed = [t for t in dict.fromkeys(leaf.get("tools") or []) if t in known]
+                if teams is not None and teams.members and needed:
+                    fitted = teams.fit(needed)
+                    if fitted != needed:
+                        fixes.append(f"leaf tools {needed} -> {fitted} (one sub-agent's)")
+                    needed = fitted
                 label = " ".join(str(leaf.get("label") or "").split())
                 if not needed or not label:
                     fixes.append(f"dropped leaf {label or '?'!r}: no label or no known tool")
@@ -211,6 +247,111 @@ def normalize_problem_types(
     return ProblemType(
         id="root", label=domain.title, description=domain.purpose, children=categories
     )
+
+
+def problem_tree(domain: DomainSpec, tools: list[ToolPlan]) -> ProblemType:
+    """The tree a built framework's tools imply: per entity, look-ups and changes, a leaf
+    per operation, each solved by that entity's tools and the look-ups it needs."""
+    categories: list[ProblemType] = []
+    for entity in domain.entities:
+        mine = [t for t in tools if t.entity == entity.name]
+        reads = [leaf for t in mine if t.read_only for leaf in _read_leaves(domain, entity, t)]
+        changes = [_change_leaf(entity, t, tools) for t in mine if not t.read_only]
+        groups = [("Look-ups", reads), ("Changes", changes)]
+        kept = [(label, leaves) for label, leaves in groups if leaves]
+        if not kept:
+            continue
+        ci = len(categories) + 1
+        subtypes = [
+            ProblemType(
+                id=f"{ci}.{si}",
+                label=f"{entity.name.replace('_', ' ').capitalize()}: {label.lower()}",
+                children=[
+                    leaf.model_copy(update={"id": f"{ci}.{si}.{li}"})
+                    for li, leaf in enumerate(leaves, 1)
+                ],
+            )
+            for si, (label, leaves) in enumerate(kept, 1)
+        ]
+        categories.append(
+            ProblemType(
+                id=str(ci),
+                label=entity.name.replace("_", " ").capitalize(),
+                description=entity.description,
+                children=subtypes,
+            )
+        )
+    return ProblemType(
+        id="root", label=domain.title, description=domain.purpose, children=categories
+    )
+
+
+def _lookup(entity: str, tools: list[ToolPlan]) -> list[str]:
+    """The ``get`` tool of ``entity`` (none when it has none)."""
+    return [t.name for t in tools if t.entity == entity and t.kind == "get"][:1]
+
+
+def _read_leaves(domain: DomainSpec, entity: EntitySpec, tool: ToolPlan) -> list[ProblemType]:
+    one, many = _words(entity.singular), _words(entity.name)
+    if tool.kind == "get":
+        return [
+            _leaf(
+                f"Look up {_a(one)}",
+                f"Find one {one} by its id and report its details.",
+                [tool.name],
+            )
+        ]
+    if tool.kind == "search":
+        fields = " or ".join(_words(f.name) for f in search_fields(entity))
+        return [_leaf(f"Find {_a(one)} by {fields}", tool.description, [tool.name])]
+    if tool.kind != "list":
+        label = tool.description.split(".")[0][:60] or tool.name
+        return [_leaf(label, tool.description, [tool.name])]
+    leaves = [
+        _leaf(f"Browse {many}", f"List {many} and pick out the ones asked about.", [tool.name])
+    ]
+    for f in filter_fields(entity):
+        if f.references is not None:
+            other = _words(domain.entity(f.references).singular)
+            label, text = f"{many.capitalize()} of {_a(other)}", f"List the {many} of one {other}."
+        elif f.values:
+            shown = ", ".join(f.values[:4])
+            label = f"{many.capitalize()} by {_words(f.name)}"
+            text = f"List the {many} with a given {_words(f.name)} ({shown})."
+        else:
+            continue
+        leaves.append(_leaf(label, text, [tool.name]))
+    return leaves[:3]
+
+
+def _change_leaf(entity: EntitySpec, tool: ToolPlan, tools: list[ToolPlan]) -> ProblemType:
+    """A change, with the look-ups it needs first: the record it changes, or for a new
+    record the rows it references."""
+    one = _words(entity.singular)
+    if tool.kind == "create":
+        looked = [n for f in entity.fields if f.references for n in _lookup(f.references, tools)]
+        return _leaf(
+            f"Record a new {one}", f"Add a new {one} with checked details.", [tool.name, *looked]
+        )
+    first = _lookup(entity.name, tools)
+    if tool.kind == "update":
+        return _leaf(f"Correct {_a(one)}'s details", tool.description, [*first, tool.name])
+    label = tool.action.description.rstrip(".") if tool.action else _words(tool.name)
+    return _leaf(label[:60], tool.description, [*first, tool.name])
+
+
+def _leaf(label: str, description: str, tools: list[str]) -> ProblemType:
+    return ProblemType(
+        id="", label=label, description=description, tools=list(dict.fromkeys(tools))
+    )
+
+
+def _words(name: str) -> str:
+    return name.replace("_", " ")
+
+
+def _a(noun: str) -> str:
+    return f"{'an' if noun[:1] in 'aeiou' else 'a'} {noun}"
 
 
 # --- probe queries ----------------------------------------------------------------------
@@ -289,8 +430,11 @@ async def make_kit(
     rows: dict[str, list[dict[str, Any]]],
     usage: StageUsage,
     probe_count: int,
+    tree: ProblemType | None = None,
+    teams: Teams | None = None,
 ) -> QueryKit:
-    """Personas, the problem-type tree and probe queries (also for ``--from-config``)."""
+    """Personas, the problem-type tree (``tree``, or written by the model) and probe
+    queries (also for ``--from-config``)."""
     slots = persona_slots(profile, settings.sampling.seed or 0)
     personas: list[Persona] = await ask(
         model,
@@ -302,16 +446,17 @@ async def make_kit(
         settings=settings,
         usage=usage,
     )
-    tree: ProblemType = await ask(
-        model,
-        stage="problem_types",
-        system=PROBLEM_SYSTEM,
-        prompt=problem_prompt(profile, tools),
-        schema=problem_schema(tools),
-        normalize=lambda raw: normalize_problem_types(raw, profile, tools, usage.fixes),
-        settings=settings,
-        usage=usage,
-    )
+    if tree is None:
+        tree = await ask(
+            model,
+            stage="problem_types",
+            system=PROBLEM_SYSTEM,
+            prompt=problem_prompt(profile, tools),
+            schema=problem_schema(tools),
+            normalize=lambda raw: normalize_problem_types(raw, profile, tools, usage.fixes, teams),
+            settings=settings,
+            usage=usage,
+        )
     leaves = probe_leaves(tree, probe_count)
     probes: list[ProbeQuery] = await ask(
         model,

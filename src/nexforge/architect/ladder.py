@@ -9,7 +9,10 @@ Rungs, in order; the first failure skips the rest:
 3. ``tool_tests``: the generated ``tools/test_*.py`` pass, run by pytest in the sandbox
    (model-written code never runs in this process for this rung).
 4. ``smoke``: a scripted run reaches every agent and every tool (see ``smoke``).
-5. ``probe``: the real model runs a few of the kit's probe queries without an error stop.
+5. ``quality``: the content is worth generating data from: prompts about the job, an entity
+   per named thing, references, domain actions with rules, realistic seed rows, a lead that
+   delegates (see ``quality_rung``).
+6. ``probe``: the real model runs a few of the kit's probe queries without an error stop.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from nexforge.architect.framework_files import (
     agent_files,
     read_framework_files,
 )
+from nexforge.architect.quality_rung import CHECKS, check_content, read_content, summarize
 from nexforge.architect.smoke import agents_by_name, smoke_run
 from nexforge.architect.spec import ProbeQuery
 from nexforge.architect.tool_tests import run_tool_tests
@@ -38,7 +42,7 @@ from nexforge.runtime.agent import Agent
 from nexforge.runtime.config.framework import Framework, load_framework
 from nexforge.runtime.config.paths import FRAMEWORK_FILE
 
-RUNGS = ("schema", "load", "tool_tests", "smoke", "probe")
+RUNGS = ("schema", "load", "tool_tests", "smoke", "quality", "probe")
 TOOL_TESTS_TIMEOUT_S = 300.0
 SMOKE_TIMEOUT_S = 120.0
 PROBE_TIMEOUT_S = 300.0
@@ -150,6 +154,7 @@ async def check_framework(
         ("load", _load),
         ("tool_tests", _tool_tests),
         ("smoke", _smoke),
+        ("quality", _quality),
         ("probe", _probe),
     ]
     results: list[RungResult] = []
@@ -291,7 +296,28 @@ async def _smoke(check: _Check) -> Verdict:
     return reason, details
 
 
-# -- rung 5: probe ----------------------------------------------------------------------
+# -- rung 5: quality --------------------------------------------------------------------
+
+
+async def _quality(check: _Check) -> Verdict:
+    content = await asyncio.to_thread(read_content, check.loaded(), check.declared())
+    problems = check_content(content)
+    details: dict[str, Any] = {
+        "problems": {c: [str(p) for p in problems if p.check == c] for c in CHECKS},
+        "tables": len(content.tables),
+        "references": sum(c.references is not None for t in content.tables for c in t.columns),
+        "agents": len(content.agents),
+    }
+    if problems:
+        raise RungFailed(summarize(problems), details)
+    reason = (
+        f"{len(content.agents)} prompts, {details['tables']} tables, "
+        f"{details['references']} references: no problems"
+    )
+    return reason, details
+
+
+# -- rung 6: probe ----------------------------------------------------------------------
 
 
 async def _probe(check: _Check) -> Verdict:

@@ -44,10 +44,10 @@ PEOPLE = words_of(
     "customer client patient member guest student user employee staff dentist doctor "
     "physician nurse vet veterinarian technician mechanic driver passenger tenant owner "
     "borrower reader subscriber visitor traveler traveller buyer seller supplier vendor "
-    "instructor teacher trainer attendee applicant candidate contact person pet "
+    "instructor teacher trainer attendee applicant candidate contact person "
     "librarian agent stylist therapist courier landlord"
 )
-"""Nouns for the people (and animals) a system serves or whose work it schedules."""
+"""Nouns for the people a system serves or whose work it schedules."""
 
 FOLLOW_UPS = words_of(
     "refund return payment invoice cancellation claim exchange renewal fine review "
@@ -57,7 +57,7 @@ FOLLOW_UPS = words_of(
 
 RECORDS = FOLLOW_UPS | words_of(
     "order booking reservation appointment loan rental repair ticket visit enrollment "
-    "enrolment subscription transaction sale purchase request prescription treatment lease "
+    "enrolment subscription transaction sale purchase request prescription vaccination lease "
     "checkout hold registration application incident inspection job work_order quote "
     "estimate transfer deposit withdrawal admission stay trip session class_booking "
     "service_request maintenance"

@@ -1,9 +1,14 @@
 """Stage 4: one system prompt per agent.
 
-The model writes what only it can: the agent's role statement and working guidelines.
-The rest of the prompt follows from the structure and is composed deterministically, so
-it is always right: the domain's policies, the agent's tools with their rules, whom it
-delegates to (in order, for a pipeline) and its output contract.
+The prompt is composed from the structure, so what it says about the domain, the tools
+and the team is always right: the agent's responsibilities, the domain's policies, its
+tools with their rules, whom it delegates to (in order, for a pipeline) and its output
+contract. The model writes only the short job-specific parts: a role statement and two
+working habits. Asked with no worked example, the 0.5B model wrote "Submit the prompt."
+and habits about "the prompt"; so the request shows one, and the composed prompt is
+checked with the quality rung's prompt checks, whose reasons go back to the model. What
+is still wrong after the repairs is replaced by a role statement written from the
+structure (``fallback_role``) and habits are dropped.
 """
 
 from __future__ import annotations
@@ -11,54 +16,73 @@ from __future__ import annotations
 from typing import Any
 
 from nexforge.architect.ask import StageProblems
+from nexforge.architect.quality_rung import (
+    AgentInfo,
+    FrameworkContent,
+    agent_prompt_problems,
+    spec_content,
+)
+from nexforge.architect.schema_parts import array, closed_object, text
 from nexforge.architect.spec import AgentPlan, DomainSpec, HierarchyPlan, ToolPlan
 
-PROMPT_SYSTEM = """You write the role section of an AI agent's system prompt.
-Given the system, the agent's position in its team and its tools, write a role statement
-(two or three sentences, second person: "You ...") and two to four concrete working
-guidelines specific to this agent's job. Call submit_prompt."""
+PROMPT_SYSTEM = """You write the opening of an AI agent's instructions, speaking to the
+agent ("You ..."): two sentences on whom it serves and what it handles, then two working
+habits for this job. Write about the work, never about prompts or instructions.
+Example. Agent rental_specialist at a car rental desk handles rentals and returns.
+{"role": "You handle rentals and returns for the customers of a car rental desk. You
+check each rental before you change it and explain what happened in plain words.",
+"habits": ["Confirm the plate and the customer's name before you close a rental.",
+"Quote the daily rate and the days charged when you explain a bill."]}
+Call submit_prompt."""
 
 
 def prompt_schema() -> dict[str, Any]:
-    return {
-        "type": "object",
-        "properties": {
-            "role_statement": {"type": "string", "maxLength": 400},
-            "guidelines": {
-                "type": "array",
-                "items": {"type": "string", "maxLength": 160},
-                "minItems": 2,
-                "maxItems": 4,
-            },
-        },
-        "required": ["role_statement", "guidelines"],
-        "additionalProperties": False,
-    }
+    return closed_object({"role": text(300), "habits": array(text(140), 2, 2)})
 
 
-def prompt_request(
-    domain: DomainSpec, plan: HierarchyPlan, agent: AgentPlan, tools: list[ToolPlan]
-) -> str:
-    by_name = {t.name: t for t in tools}
+def prompt_request(domain: DomainSpec, plan: HierarchyPlan, agent: AgentPlan) -> str:
     parent = next((a.name for a in plan.agents if agent.name in a.delegates), None)
-    tool_lines = "\n".join(f"- {n}: {by_name[n].description}" for n in agent.tools if n in by_name)
-    team = "\n".join(f"- {d}: {plan.agent(d).role}" for d in agent.delegates)
-    return (
-        f"System: {domain.title}. {domain.purpose}\n"
-        f"Agent: {agent.name} ({'the entry agent, talks to the user' if parent is None else f'called by {parent}'})\n"
-        f"Role: {agent.role}\nResponsibilities: {'; '.join(agent.responsibilities)}\n"
-        f"Tools:\n{tool_lines or '- none'}\nDelegates to:\n{team or '- nobody'}\n"
-        f"Feedback from an earlier run (if any) is given below."
-    )
+    talks = "talks to the users" if parent is None else f"is called by {parent}"
+    team = "; ".join(f"{d} ({plan.agent(d).role.rstrip('.')})" for d in agent.delegates)
+    work = f"It hands work to: {team}." if team else f"It: {agent.role}"
+    return f"Agent {agent.name} at {domain.title} ({domain.purpose.rstrip('.')}) {talks}. {work}"
 
 
 def normalize_prompt(raw: dict[str, Any]) -> tuple[str, list[str]]:
-    role = " ".join(str(raw.get("role_statement") or "").split())
-    guidelines = [" ".join(str(g).split()) for g in raw.get("guidelines") or []]
-    guidelines = [g for g in dict.fromkeys(guidelines) if g]
+    role = " ".join(str(raw.get("role") or "").split())
+    habits = [" ".join(str(h).split()) for h in raw.get("habits") or []]
     if not role:
-        raise StageProblems(["role_statement is empty"])
-    return role, guidelines
+        raise StageProblems(["role is empty"])
+    return role, [h for h in dict.fromkeys(habits) if h]
+
+
+def prompt_problems(prompt: str, agent: AgentPlan, content: FrameworkContent) -> list[str]:
+    """The quality rung's reasons against one composed prompt."""
+    info = AgentInfo(agent.name, prompt, list(agent.tools), list(agent.delegates))
+    return [p.what for p in agent_prompt_problems(info, content)]
+
+
+def prompt_content(domain: DomainSpec, tools: list[ToolPlan]) -> FrameworkContent:
+    """What a prompt is checked against: the domain's tables and tools."""
+    return spec_content("", domain, None, tools)
+
+
+def fallback_role(domain: DomainSpec, plan: HierarchyPlan, agent: AgentPlan) -> str:
+    """A role statement written from the structure, for when the model's is unusable."""
+    people = next((e.name for e in domain.entities if e.kind == "person"), "users")
+    place = domain.title
+    if agent.delegates:
+        return (
+            f"You run {place} for its {people.replace('_', ' ')}: you find out what each "
+            "request needs and hand the work to the teammate whose role covers it. You "
+            "answer with what they found or changed, and say plainly when something "
+            "cannot be done."
+        )
+    handled = agent.role.rstrip(".")
+    return (
+        f"You work at {place} for its {people.replace('_', ' ')}. {handled}; you look "
+        "records up before you state or change them and report exactly what you found."
+    )
 
 
 def compose_prompt(

@@ -322,9 +322,8 @@ def prompt_problems(content: FrameworkContent) -> list[Problem]:
     problems: list[Problem] = []
     has_policy = False
     for agent in content.agents:
-        found, policy = _agent_prompt_problems(agent, content)
-        problems += found
-        has_policy = has_policy or policy
+        problems += agent_prompt_problems(agent, content)
+        has_policy = has_policy or bool(policy_items(agent.prompt))
     if content.agents and content.writes and not has_policy:
         problems.append(
             Problem(
@@ -338,9 +337,8 @@ def prompt_problems(content: FrameworkContent) -> list[Problem]:
     return problems
 
 
-def _agent_prompt_problems(
-    agent: AgentInfo, content: FrameworkContent
-) -> tuple[list[Problem], bool]:
+def agent_prompt_problems(agent: AgentInfo, content: FrameworkContent) -> list[Problem]:
+    """What is wrong with one agent's prompt (the framework-wide policy check aside)."""
     where = f"agent {agent.name}"
     problems: list[Problem] = []
 
@@ -350,7 +348,7 @@ def _agent_prompt_problems(
     prompt = agent.prompt
     if not prompt.strip():
         add("the prompt is empty; describe the agent's job")
-        return problems, False
+        return problems
     meta = [(line.strip(), m) for line in prompt.splitlines() if (m := _META.search(line))]
     if meta:
         line, match = meta[0]
@@ -378,17 +376,15 @@ def _agent_prompt_problems(
         )
     if empty := bare(_items(sections.get("guidelines", [])), MIN_RULE_WORDS):
         add(f"guidelines {_listed(empty)} say nothing about the job")
-    policy_items = [
-        item for title in ("policy", "policies") for item in _items(sections.get(title, []))
-    ]
-    if names := bare(policy_items, MIN_RULE_WORDS):
+    policy = policy_items(prompt)
+    if names := bare(policy, MIN_RULE_WORDS):
         add(
             f"policy items {_listed(names)} are task names, not rules; state what is allowed "
             "when (e.g. 'Cancel an order only while it is pending or paid')"
         )
     ruleless = [
         item
-        for item in policy_items
+        for item in policy
         if item not in names and not RULE_WORDS & {w.lower() for w in _words(item)}
     ]
     if ruleless:
@@ -399,7 +395,13 @@ def _agent_prompt_problems(
     if content.tables and not _mentions_domain(prompt, content):
         tables = ", ".join(t.name for t in content.tables[:4])
         add(f"the prompt names none of the records the agent works on ({tables})")
-    return problems, bool(policy_items)
+    return problems
+
+
+def policy_items(prompt: str) -> list[str]:
+    """The items of a prompt's Policy (or Policies) section."""
+    sections = prompt_sections(prompt)
+    return [item for title in ("policy", "policies") for item in _items(sections.get(title, []))]
 
 
 def prompt_sections(prompt: str) -> dict[str, list[str]]:

@@ -1,9 +1,12 @@
 """Seed rows: what the model is asked for, how its answer is fixed or sent back, and the
 SQLite database the rows become.
 
-Entities are seeded one at a time in ``seed_order`` (referenced entities first), so the
-schema for an entity can offer exactly the ids of the rows already made: a reference
-field is an integer ``enum`` of ``1..counts[referenced entity]``.
+A build seeds ``SEED_ROWS`` rows per entity: the columns ``seed_values`` can draw
+(names of people, contacts, numbers, dates, statuses, references) are drawn; the model
+writes the rest (``model_part``), and its rows go back to it with the quality rung's
+reasons while they look like placeholders (``realism_problems``). The schema for rows
+offers exactly the ids of the rows of referenced entities: a reference field is an
+integer ``enum`` of ``1..counts[referenced entity]``.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from nexforge.architect.dbtools import COLUMN_TYPES
+from nexforge.architect.quality_rung import Column, Table, table_seed_problems
+from nexforge.architect.seed_values import drawn
 from nexforge.architect.spec import (
     RESERVED_FIELDS,
     DomainSpec,
@@ -29,6 +34,8 @@ from nexforge.architect.spec import (
 
 MIN_SEED_ROWS = 5
 MAX_SEED_ROWS = 8
+SEED_ROWS = 6
+"""Rows a build writes per entity (within MIN..MAX_SEED_ROWS)."""
 TEXT_MAX_LENGTH = 80
 DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"  # llguidance has no \d
 _DATE_PREFIX = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:[T ].*)?$")
@@ -71,6 +78,38 @@ def seed_order(domain: DomainSpec) -> list[str]:
             raise ValueError(f"reference cycle among entities: {stuck}")
         order.append(ready[0])
     return order
+
+
+TEXT_SYSTEM = """You write sample rows for one table of a business's database: values as
+they appear in real records, each row different. Never number names ("Bike 1") and never
+use placeholders ("John Doe", "Item", "example", "lorem ipsum").
+Example. A car rental desk, table cars, 3 rows of name, colour:
+{"rows": [{"name": "Toyota Corolla 2022", "colour": "silver"},
+{"name": "Ford Focus Estate", "colour": "dark blue"},
+{"name": "Kia Niro EV", "colour": "white"}]}
+Call submit_rows."""
+
+
+def model_part(entity: EntitySpec) -> EntitySpec | None:
+    """``entity`` with only the columns the model writes (``None``: nothing to write)."""
+    fields = [f for f in entity.fields if not drawn(entity, f)]
+    return entity.model_copy(update={"fields": fields}) if fields else None
+
+
+def text_prompt(domain: DomainSpec, part: EntitySpec, rows: int) -> str:
+    columns = ", ".join(
+        f"{f.name} (e.g. {f.example!r})" if f.example else f.name for f in part.fields
+    )
+    return (
+        f"{domain.title}: {domain.purpose}\nTable {part.name} ({part.description}), "
+        f"{rows} rows of {columns}:"
+    )
+
+
+def realism_problems(part: EntitySpec, rows: list[Row]) -> list[str]:
+    """What the quality rung would say about these rows, as feedback for the model."""
+    columns = [Column(f.name, f.type, tuple(f.values)) for f in part.fields]
+    return [str(p) for p in table_seed_problems(Table(part.name, columns, rows))]
 
 
 def seed_request_schema(

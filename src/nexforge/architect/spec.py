@@ -22,6 +22,8 @@ _IDENT_RE = re.compile(IDENTIFIER)
 RESERVED_FIELDS = frozenset({"id"})
 
 FieldType = Literal["text", "integer", "real", "boolean", "date"]
+EntityKind = Literal["person", "thing", "record"]
+"""People served or working; what is sold, lent or booked; what happens between them."""
 ToolKind = Literal["get", "list", "search", "create", "update", "action", "custom"]
 Archetype = Literal["single", "lead_specialists", "three_layers", "pipeline", "worker_reviewer"]
 ARCHETYPES: tuple[Archetype, ...] = (
@@ -60,6 +62,7 @@ class FieldSpec(_Data):
         default_factory=list,
         description="Allowed values of a text field (e.g. a status); empty means free text.",
     )
+    example: str = Field(default="", description="A typical value, as a real record has it.")
 
 
 class EntitySpec(_Data):
@@ -67,6 +70,7 @@ class EntitySpec(_Data):
     singular: str = Field(pattern=IDENTIFIER, description="One row: order, repair.")
     description: str = ""
     fields: list[FieldSpec] = Field(min_length=1)
+    kind: EntityKind | None = None
 
     def field(self, name: str) -> FieldSpec:
         for f in self.fields:

@@ -186,3 +186,26 @@ def _words(items: list[str], last: str = "and") -> str:
     if len(items) < 2:
         return "".join(items)
     return f"{', '.join(items[:-1])} {last} {items[-1]}"
+
+
+def toolset(
+    domain: DomainSpec, tools: list[ToolPlan], entities: list[str], *, read: bool | None = None
+) -> list[str]:
+    """The tools an agent needs to handle ``entities``: theirs (only the read-only ones
+    with ``read=True``) and the look-up of every entity they reference, so a refunds
+    agent can read the order a refund is for. In ``tools`` order."""
+    wanted = set(entities)
+    referenced = {
+        f.references
+        for e in domain.entities
+        if e.name in wanted
+        for f in e.fields
+        if f.references is not None
+    } - wanted
+    picked = []
+    for t in tools:
+        own = t.entity in wanted and (read is None or t.read_only == read)
+        lookup = t.entity in referenced and t.kind == "get"
+        if own or lookup:
+            picked.append(t.name)
+    return picked
