@@ -31,7 +31,7 @@ FIELDS: dict[str, list[dict[str, str]]] = {
     ],
     "repairs": [
         {"name": "problem", "type": "text", "example": "Rear brake rubs"},
-        {"name": "quote", "type": "real", "example": "45.00"},
+        {"name": "notes", "type": "text", "example": "Customer waits in store"},
     ],
 }
 """Columns the scripted model adds per table (others get OTHER_FIELDS)."""

@@ -93,37 +93,48 @@ async def test_variants_are_structurally_different(tmp_path: Path) -> None:
     assert sum(1 for r in results for s in r.report["resumed"]) == 0
 
 
-async def test_a_malformed_stage_answer_is_repaired(tmp_path: Path) -> None:
-    only_ids = {"fields": [{"name": "customer_id", "type": "integer", "example": "3"}] * 2}
+async def test_a_useless_columns_answer_costs_only_the_columns(tmp_path: Path) -> None:
+    only_ids = {"fields": [{"name": "warehouse_id", "type": "integer", "example": "3"}] * 2}
     model = architect_model({"fields": [only_ids]})
     [result] = await build(options(tmp_path / "fw", probe=False), model)
 
-    report = result.report
-    assert report["stages"]["domain"]["model_calls"] == 5  # four entities, one repaired
-    [repair] = report["stages"]["domain"]["repairs"]
-    assert "no new column for customers" in repair
+    usage = result.report["stages"]["domain"]
+    assert usage["model_calls"] == 4 and usage["repairs"] == []  # one question per entity
+    assert any(
+        "'warehouse_id' (ids and links come from the references)" in f for f in usage["fixes"]
+    )
+    assert result.check.passed
+
+
+async def test_a_malformed_stage_answer_is_repaired(tmp_path: Path) -> None:
+    model = architect_model({"rows": [{"rows": "not rows"}]})
+    [result] = await build(options(tmp_path / "fw", probe=False), model)
+
+    [repair] = result.report["stages"]["seed"]["repairs"]
+    assert "rows" in repair
     # The model saw why: the second request carries the rejection as the tool's error.
-    asked = [r for r in model.requests if r.agent == "architect.fields"]
+    asked = [r for r in model.requests if r.agent == "architect.rows"]
     again = next(r for r in asked if r.messages[-1].role == "tool")
     assert again.messages[-1].is_error
+    assert result.check.passed
 
 
 async def test_placeholder_rows_go_back_with_the_quality_rungs_reasons(tmp_path: Path) -> None:
-    numbered = {"rows": [{"name": f"Bike {n}", "brand": "Trek"} for n in range(1, 7)]}
+    numbered = {"rows": [{"problem": f"Problem {n}", "notes": "ok"} for n in range(1, 7)]}
     asked: list[str] = []
 
-    def bikes_numbered_once(request: ModelRequest) -> Any:
+    def repairs_numbered_once(request: ModelRequest) -> Any:
         prompt = request.messages[-1].content or ""
-        if "Table bikes" in prompt and not asked:
+        if "Table repairs" in prompt and not asked:
             asked.append(prompt)
             return numbered
         return stage_answer("rows", request.tools[0].parameters, prompt, Filler())
 
-    model = architect_model({"rows": bikes_numbered_once})
+    model = architect_model({"rows": repairs_numbered_once})
     [result] = await build(options(tmp_path / "fw", probe=False), model)
 
     [repair] = result.report["stages"]["seed"]["repairs"]
-    assert "'Bike 1', a numbered placeholder" in repair and "every row is 'Trek'" in repair
+    assert "'Problem 1', a numbered placeholder" in repair and "every row is 'ok'" in repair
     assert result.check.passed
 
 

@@ -175,6 +175,7 @@ def _seeded(settings: AskSettings, seed: int, max_repairs: int) -> AskSettings:
 async def _domain(run: _Build, settings: AskSettings) -> dict[str, Any]:
     usage = run.stage_usage("domain")
     found = domain_stage.sketch(run.options.description)
+    once = dataclasses.replace(settings, max_repairs=0)  # a poor answer costs a column, no more
 
     async def fields(draft: domain_stage.Draft) -> list[Any]:
         try:
@@ -185,7 +186,7 @@ async def _domain(run: _Build, settings: AskSettings) -> dict[str, Any]:
                 prompt=domain_stage.fields_prompt(found, draft),
                 schema=domain_stage.fields_schema(),
                 normalize=lambda raw: domain_stage.normalize_fields(raw, found, draft, usage.fixes),
-                settings=settings,
+                settings=once,
                 usage=usage,
             )
         except StageFailed as exc:

@@ -9,10 +9,11 @@ in small steps, most of them without a model:
    serves, its staff and what it sells, lends or books (``trades``). A record (an order)
    references the people and the thing it is about; a follow-up (a refund) references the
    record it follows. Each record gets a status lifecycle and its actions.
-2. ``fields`` (one short model question per entity, asked concurrently): two or three
-   columns with a typical value each. Deterministic fixes drop ids, links, repeated and
-   status columns (the sketch has those), and strip the entity's own prefix
-   (``product_price`` -> ``price``). A failed answer leaves the entity its core columns.
+2. ``fields`` (one short model question per entity, asked concurrently, not repaired):
+   two or three more columns with a typical value each. Deterministic fixes drop ids,
+   links, repeated and status columns (the sketch has those: names, contacts, prices,
+   dates, money, reasons), and strip the entity's own prefix (``product_price`` ->
+   ``price``). An entity whose answer adds nothing keeps its core columns.
 3. ``compose_domain`` (no model): the DomainSpec, with title, purpose, user types, tasks,
    and policies that state each action's rule.
 """
@@ -24,7 +25,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from nexforge.architect.ask import StageProblems
 from nexforge.architect.nouns import (
     BUSINESS_HEADS,
     FUNCTION_HEADS,
@@ -52,6 +52,7 @@ from nexforge.architect.trades import (
     STAFF_BY_MODIFIER,
     date_field,
     lifecycle,
+    money_field,
     trade_of,
     transitions,
 )
@@ -138,6 +139,8 @@ def sketch(description: str) -> Sketch:
         drafts.append(Draft(name, "person", f"{name.capitalize()} who work at {place}."))
     for i, name in enumerate(things):
         fixed = [_text("name", f"The {singular(name)}'s name.")]
+        if trade.offers != "lends":
+            fixed.append(_money("price", f"The {singular(name)}'s price.", "49.90"))
         if i == 0:
             fixed += [
                 FieldSpec(
@@ -154,9 +157,13 @@ def sketch(description: str) -> Sketch:
         drafts[people.index(name)].fixed = [
             _text("name", "Full name."),
             _text("email", "Email address."),
+            _text("phone", "Phone number."),
         ]
     for name in staff:
-        next(d for d in drafts if d.name == name).fixed = [_text("name", "Full name.")]
+        next(d for d in drafts if d.name == name).fixed = [
+            _text("name", "Full name."),
+            _text("email", "Email address."),
+        ]
     for name in records:
         if is_follow_up(name) and name not in primary:
             target = primary[0]
@@ -167,7 +174,12 @@ def sketch(description: str) -> Sketch:
             about = f"each by one {singular(people[0])}" + (
                 f", for one {singular(things[0])}" if things else ""
             )
-        date = FieldSpec(name=date_field(name), type="date", description="The date.")
+        fixed = [FieldSpec(name=date_field(name), type="date", description="The date.")]
+        money = money_field(name)
+        if money is not None:
+            fixed.append(_money(money, f"The {singular(name)}'s {money}.", "120.00"))
+        if is_follow_up(name):
+            fixed.append(_text("reason", f"Why the {singular(name)} was asked for."))
         drafts.append(
             Draft(
                 name,
@@ -175,7 +187,7 @@ def sketch(description: str) -> Sketch:
                 f"{name.replace('_', ' ').capitalize()} at {place}, {about}.",
                 references=references,
                 statuses=lifecycle(name),
-                fixed=[date],
+                fixed=fixed,
             )
         )
     return Sketch(description, business, function, named, drafts)
@@ -219,15 +231,19 @@ def _text(name: str, description: str) -> FieldSpec:
     return FieldSpec(name=name, type="text", description=description)
 
 
+def _money(name: str, description: str, example: str) -> FieldSpec:
+    return FieldSpec(name=name, type="real", description=description, example=example)
+
+
 # -- 2. fields ------------------------------------------------------------------------------
 
 FIELDS_SYSTEM = """You add the columns that describe one table of a business's database:
-each a snake_case name, a type, and a typical value as it appears in real records. Leave
-out ids, links to other tables and status: the table has them already.
-Example. A car rental desk, table cars (cars in the fleet) has: name. Add:
+each a snake_case name, a type, and a typical value as it appears in real records. Only
+new columns: never ids, links to other tables, status, or a column the table has.
+Example. A car rental desk, table cars (cars in the fleet), besides name and price:
 {"fields": [{"name": "plate", "type": "text", "example": "KX-482-PL"},
-{"name": "daily_rate", "type": "real", "example": "49.90"},
-{"name": "seats", "type": "integer", "example": "5"}]}
+{"name": "seats", "type": "integer", "example": "5"},
+{"name": "fuel", "type": "text", "example": "hybrid"}]}
 Call submit_fields."""
 
 
@@ -244,15 +260,15 @@ def fields_schema() -> dict[str, Any]:
 
 def fields_prompt(found: Sketch, draft: Draft) -> str:
     where = found.description.rstrip(".")
-    has = ", ".join(draft.columns()) or "nothing yet"
-    return f"{where}. Table {draft.name} ({draft.description}) has: {has}. Add 2 or 3 columns:"
+    has = " and ".join(f.name for f in draft.fixed) or "its links"
+    return f"{where}. Table {draft.name} ({draft.description}), besides {has}:"
 
 
 def normalize_fields(
     raw: dict[str, Any], found: Sketch, draft: Draft, fixes: list[str]
 ) -> list[FieldSpec]:
-    """The model's columns that add something; the dropped ones are noted in ``fixes``.
-    Goes back to the model only when nothing is left."""
+    """The model's columns that add something (maybe none: the sketch's columns are
+    enough for a working table); the dropped ones are noted in ``fixes``."""
     taken = {"id", "status", "state", *draft.columns()}
     others = {n for d in found.drafts for n in (d.name, d.singular)}
     kept: list[FieldSpec] = []
@@ -279,10 +295,6 @@ def normalize_fields(
                 example=example,
             )
         )
-    if not kept:
-        raise StageProblems(
-            [f"no new column for {draft.name}: name columns it does not have yet, not ids"]
-        )
     return kept[:MAX_EXTRA_FIELDS]
 
 
@@ -301,6 +313,9 @@ def _drop_reason(
         return "ids and links come from the references"
     if base in others or singular(base) in others:
         return f"{base} is a table of its own"
+    linked = [w for w in name.split("_")[:-1] if w in others or singular(w) in others]
+    if linked:
+        return f"{linked[0]} is a table of its own"
     if name in ("status", "state") or name.endswith("_status"):
         return "the status comes from the lifecycle"
     if kind == "date" and any(f.type == "date" for f in [*draft.fixed, *kept]):

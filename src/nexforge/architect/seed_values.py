@@ -3,8 +3,10 @@ statuses, booleans and references, varied and reproducible from a seed.
 
 The embedded model wrote ``Bike 1`` .. ``Bike 8``, totals rising by 50 a row and one
 status for every row. Values whose realism is a matter of form (a person's name, an
-email, a date, a price) are drawn here instead; the model writes only the text that is
-about the domain (what a shop sells, why a refund was asked for). Every column drawn here
+email, a date, a price) are drawn here instead, and so are the names of the things of
+common trades (``trades.THING_NAMES``: asked, the 0.5B model named bikes "Bike 1" and
+treatments "Dr. Smith"); the model writes the rest of the text about the domain (why a
+refund was asked for, the names of things no list here knows). Every column drawn here
 passes the quality rung's seed checks (a draw that would not is redrawn).
 """
 
@@ -18,6 +20,7 @@ from typing import Any
 from nexforge.architect.nouns import name_words
 from nexforge.architect.quality_rung import Column, Table, table_seed_problems
 from nexforge.architect.spec import EntitySpec, FieldSpec, Row
+from nexforge.architect.trades import thing_names
 
 FIRST_NAMES = [
     "Amara",
@@ -158,7 +161,9 @@ def drawn(entity: EntitySpec, f: FieldSpec) -> bool:
     """Whether ``f``'s values are drawn here (else the model writes them)."""
     if f.type != "text" or f.values or f.references is not None:
         return True
-    return _person_part(entity, f) is not None or _contact(f) is not None
+    return (
+        _person_part(entity, f) is not None or _contact(f) is not None or bool(_catalog(entity, f))
+    )
 
 
 def draw_rows(
@@ -209,6 +214,13 @@ def _column(
     part = _person_part(entity, f)
     if part is not None:
         return [_person_value(part, first, last) for first, last in people]
+    catalog = _catalog(entity, f)
+    if catalog:
+        return (
+            rng.sample(catalog, count)
+            if count <= len(catalog)
+            else [f"{name} ({n})" for n, name in enumerate(catalog * count, 1)][:count]
+        )
     contact = _contact(f)
     if contact == "email":
         pairs = people or _people(count, rng)
@@ -226,6 +238,13 @@ def _person_part(entity: EntitySpec, f: FieldSpec) -> str | None:
     if f.name in ("last_name", "surname", "family_name"):
         return "last"
     return None
+
+
+def _catalog(entity: EntitySpec, f: FieldSpec) -> list[str]:
+    """The names a thing of a common trade goes by (``trades.THING_NAMES``)."""
+    if entity.kind != "thing" or f.name not in ("name", "title"):
+        return []
+    return thing_names(entity.name)
 
 
 def _contact(f: FieldSpec) -> str | None:

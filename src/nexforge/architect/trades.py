@@ -173,6 +173,29 @@ DATE_FIELDS: dict[str, str] = {
 """The date a record of each kind carries (others get ``created_on``)."""
 
 
+MONEY_FIELDS: dict[str, str] = {
+    "order": "total",
+    "sale": "total",
+    "purchase": "total",
+    "invoice": "amount",
+    "refund": "amount",
+    "return": "amount",
+    "payment": "amount",
+    "fine": "amount",
+    "claim": "amount",
+    "rental": "total",
+    "booking": "total",
+    "transaction": "amount",
+    "repair": "quote",
+}
+"""The money a record of each kind carries (others carry none)."""
+
+
+def money_field(record: str) -> str | None:
+    one = singular(record)
+    return MONEY_FIELDS.get(one) or MONEY_FIELDS.get(one.rsplit("_", 1)[-1])
+
+
 def trade_of(head: str | None) -> Trade:
     return TRADES.get(head or "", GENERAL)
 
@@ -214,3 +237,88 @@ def transitions(statuses: list[str]) -> list[Transition]:
             found.append(Transition(VERBS[status], status, half))
             break
     return found
+
+
+THING_NAMES: dict[str, list[str]] = {
+    "product": [
+        "Stainless steel water bottle", "Merino wool beanie", "Bamboo cutting board",
+        "Wireless earbuds", "Canvas tote bag", "Ceramic pour-over set", "LED desk lamp",
+        "Cast iron skillet", "Linen tea towel set", "Insulated lunch box",
+    ],
+    "bike": [
+        "Trek FX 3 Disc", "Giant Escape 2", "Specialized Sirrus X 2.0", "Brompton C Line",
+        "Cannondale Quick 4", "Canyon Roadlite 6", "Cube Nature EXC", "Gazelle Ultimate C8",
+        "Riese & Müller Charger4", "Scott Scale 970",
+    ],
+    "book": [
+        "The Left Hand of Darkness", "Middlemarch", "Beloved", "The Remains of the Day",
+        "Things Fall Apart", "A Gentleman in Moscow", "The Name of the Rose", "Persuasion",
+        "The Overstory", "Never Let Me Go",
+    ],
+    "room": [
+        "Room 104 (double, garden view)", "Room 212 (twin)", "Room 305 (king, sea view)",
+        "Room 118 (single)", "Suite 401", "Room 227 (family)", "Room 319 (double, balcony)",
+        "Room 133 (accessible double)",
+    ],
+    "treatment": [
+        "Check-up and clean", "Composite filling", "Root canal treatment", "Crown fitting",
+        "Teeth whitening", "Wisdom tooth extraction", "Scale and polish", "Fissure sealant",
+        "Night guard fitting",
+    ],
+    "class": [
+        "Vinyasa Flow 60", "Yin Yoga", "Beginners' Hatha", "Power Pilates", "Morning Mobility",
+        "Restorative Yoga", "HIIT Express", "Prenatal Yoga", "Ashtanga Led Primary",
+    ],
+    "car": [
+        "Toyota Corolla Hybrid", "Ford Focus Estate", "Kia Niro EV", "Volkswagen Golf",
+        "Renault Clio", "Skoda Octavia", "Tesla Model 3", "Fiat 500", "Peugeot 3008",
+    ],
+    "vehicle": [
+        "2017 Ford Fiesta", "2020 Toyota RAV4", "2015 Volkswagen Polo", "2019 Honda Civic",
+        "2021 Kia Sportage", "2016 BMW 320d", "2018 Nissan Leaf", "2014 Audi A3",
+    ],
+    "course": [
+        "Introduction to Statistics", "Organic Chemistry I", "Academic Writing",
+        "Linear Algebra", "Microeconomics", "Data Structures", "Modern European History",
+        "Spanish B1",
+    ],
+    "service": [
+        "Cut and blow-dry", "Full head highlights", "Beard trim", "Deep-tissue massage",
+        "Manicure", "Facial treatment", "Root touch-up", "Hot stone massage",
+    ],
+    "table": [
+        "Table 4 (window, two)", "Table 12 (booth, four)", "Table 7 (terrace, two)",
+        "Table 15 (six)", "Table 2 (bar seating)", "Table 9 (corner, four)",
+        "Private dining room",
+    ],
+    "flight": [
+        "LH 2031 Munich-Lisbon", "BA 482 London-Madrid", "KL 1604 Amsterdam-Oslo",
+        "AF 1248 Paris-Rome", "IB 3171 Madrid-Porto", "SK 905 Copenhagen-Chicago",
+        "TP 1335 Lisbon-Zurich",
+    ],
+    "medicine": [
+        "Amoxicillin 500 mg", "Ibuprofen 400 mg", "Loratadine 10 mg", "Omeprazole 20 mg",
+        "Salbutamol inhaler", "Metformin 850 mg", "Cetirizine 10 mg", "Paracetamol 1 g",
+    ],
+    "account": [
+        "Everyday current account", "Easy-access savings", "Joint current account",
+        "Fixed-rate saver 2 years", "Student account", "Business current account",
+        "ISA cash saver",
+    ],
+    "show": [
+        "Hamlet (evening)", "The Nutcracker (matinee)", "Jazz at Midnight", "La Bohème",
+        "Stand-up Friday", "Impressionist Gallery Tour", "Swan Lake (evening)",
+    ],
+    "pet": [
+        "Biscuit (beagle)", "Luna (tabby cat)", "Max (labrador)", "Pepper (rabbit)",
+        "Milo (border collie)", "Nala (siamese cat)", "Rocky (boxer)", "Kiwi (budgie)",
+    ],
+}  # fmt: skip
+"""Names as catalogs and records give them, for the things of common trades (the
+embedded model numbered them: ``Bike 1`` .. ``Bike 8``). Keyed by singular."""
+
+
+def thing_names(table: str) -> list[str]:
+    """Realistic names for the rows of a table of things (``bikes``), or [] if unknown."""
+    one = singular(table)
+    return list(THING_NAMES.get(one) or THING_NAMES.get(one.rsplit("_", 1)[-1]) or [])
