@@ -35,12 +35,7 @@ from nexforge.architect.ask import AskSettings, StageFailed, StageProblems, Stag
 from nexforge.architect.assemble import write_agents, write_json, write_kit
 from nexforge.architect.custom_stage import propose_custom_tools
 from nexforge.architect.customtools import custom_plan
-from nexforge.architect.envgen import (
-    normalize_seed_rows,
-    plan_tools,
-    seed_request_schema,
-    write_environment,
-)
+from nexforge.architect.envgen import plan_tools, seed_request_schema, write_environment
 from nexforge.architect.ladder import CheckReport, RungResult, check_framework
 from nexforge.architect.quality_rung import (
     entity_problems,
@@ -53,6 +48,7 @@ from nexforge.architect.seedgen import (
     SEED_ROWS,
     TEXT_SYSTEM,
     model_part,
+    normalize_text_rows,
     realism_problems,
     text_prompt,
 )
@@ -239,9 +235,7 @@ async def _text_rows(
     def normalize(raw: dict[str, Any]) -> list[Row]:
         nonlocal attempts
         attempts += 1
-        rows, problems = normalize_seed_rows(
-            domain, part, raw.get("rows") or [], counts, min_rows=SEED_ROWS, max_rows=SEED_ROWS
-        )
+        rows, problems = normalize_text_rows(part, raw.get("rows") or [], SEED_ROWS)
         if problems:
             raise StageProblems(problems)
         unreal = realism_problems(part, rows)

@@ -9,6 +9,7 @@ that still fails is rejected with its reason (recorded in the report, never ship
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -19,7 +20,12 @@ from nexforge.architect.customtools import (
     test_custom_tool,
 )
 from nexforge.architect.spec import CustomTool, DomainSpec, SeedData
+from nexforge.core.errors import ModelResponseError
 from nexforge.models.base import Model
+
+MAX_CODE_TOKENS = 768
+"""A compute function and its tests fit in this; the 0.5B model, unbounded, once wrote
+2,048 tokens of code that the limit then cut (a 90-second answer nobody could use)."""
 
 CUSTOM_SYSTEM = """You write one extra read-only tool for a system's AI agents: a Python
 function `compute(rows, **arguments)` over the rows of one table (a list of dicts with
@@ -80,6 +86,7 @@ async def _one(
     feedback = ""
     summary = ""
     name = "?"
+    bounded = dataclasses.replace(settings, max_tokens=min(settings.max_tokens, MAX_CODE_TOKENS))
     for attempt in range(settings.max_repairs + 1):
         try:
             tool = await ask(
@@ -89,11 +96,13 @@ async def _one(
                 prompt=custom_prompt(domain, seed, taken) + feedback,
                 schema=custom_tool_schema(domain),
                 normalize=normalize,
-                settings=settings,
+                settings=bounded,
                 usage=usage,
             )
         except StageFailed as exc:
             return None, {"name": name, "reason": str(exc)}
+        except ModelResponseError as exc:  # e.g. code cut at the token limit: no tool, no crash
+            return None, {"name": name, "reason": f"unusable answer: {exc}"}
         name = tool.name
         passed, summary = await test_custom_tool(domain, seed, tool)
         if passed:

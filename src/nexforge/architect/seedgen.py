@@ -106,6 +106,23 @@ def text_prompt(domain: DomainSpec, part: EntitySpec, rows: int) -> str:
     )
 
 
+def normalize_text_rows(
+    part: EntitySpec, raw_rows: list[Any], count: int
+) -> tuple[list[Row], list[str]]:
+    """The model's text for ``count`` rows (they join drawn rows, so text may repeat
+    across rows: ``realism_problems`` judges that), and what cannot be fixed."""
+    rows: list[Row] = []
+    problems: list[str] = []
+    for index, raw in enumerate(raw_rows[:count]):
+        row, row_problems = _normalize_row(part, index, raw, {})
+        problems += row_problems
+        if row is not None:
+            rows.append(row)
+    if len(raw_rows) < count:
+        problems.append(f"only {len(raw_rows)} rows of {part.name}; write {count}")
+    return rows, problems
+
+
 def realism_problems(part: EntitySpec, rows: list[Row]) -> list[str]:
     """What the quality rung would say about these rows, as feedback for the model."""
     columns = [Column(f.name, f.type, tuple(f.values)) for f in part.fields]
