@@ -43,7 +43,7 @@ from nexforge.architect.quality_rung import (
     spec_content,
 )
 from nexforge.architect.report import structure_stats
-from nexforge.architect.seed_values import draw_rows
+from nexforge.architect.seed_values import draw_rows, relate_amounts
 from nexforge.architect.seedgen import (
     SEED_ROWS,
     TEXT_SYSTEM,
@@ -217,6 +217,7 @@ async def _seed(run: _Build, settings: AskSettings, domain: DomainSpec) -> dict[
 
     tables = await asyncio.gather(*(rows_of(e) for e in domain.entities))
     rows = {e.name: t for e, t in zip(domain.entities, tables, strict=True)}
+    relate_amounts(domain, rows, random.Random(f"amounts:{run.options.seed}"))
     return SeedData(rows=rows).model_dump(mode="json")
 
 
@@ -315,15 +316,23 @@ class _Variant:
         async def compute() -> str:
             usage = self.run.stage_usage(f"{self.key}/prompts")
 
+            request = prompt_stage.prompt_request(self.domain, plan, agent)
+            echoes = [request, agent.role, *agent.responsibilities]
+
             def normalize(raw: dict[str, Any]) -> str:
                 role, habits = prompt_stage.normalize_prompt(raw)
                 problems = prompt_stage.prompt_problems(compose(role, []), agent, content)
+                if any(prompt_stage.copies(role, e) for e in echoes):
+                    problems.append(
+                        "the role repeats the request; say in your own words what you do"
+                    )
                 if problems:
                     raise StageProblems(problems)
                 kept = [
                     h
                     for h in habits
                     if not prompt_stage.prompt_problems(compose(role, [h]), agent, content)
+                    and not any(prompt_stage.copies(h, e) for e in [*echoes, role])
                 ]
                 if len(kept) < len(habits):
                     dropped = len(habits) - len(kept)
@@ -337,7 +346,7 @@ class _Variant:
                     self.run.model,
                     stage="prompt",
                     system=prompt_stage.PROMPT_SYSTEM,
-                    prompt=prompt_stage.prompt_request(self.domain, plan, agent) + self.feedback,
+                    prompt=request + self.feedback,
                     schema=prompt_stage.prompt_schema(),
                     normalize=normalize,
                     settings=self.settings,

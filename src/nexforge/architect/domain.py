@@ -53,6 +53,7 @@ from nexforge.architect.trades import (
     date_field,
     lifecycle,
     money_field,
+    thing_price,
     trade_of,
     transitions,
 )
@@ -139,8 +140,10 @@ def sketch(description: str) -> Sketch:
         drafts.append(Draft(name, "person", f"{name.capitalize()} who work at {place}."))
     for i, name in enumerate(things):
         fixed = [_text("name", f"The {singular(name)}'s name.")]
-        if trade.offers != "lends":
-            fixed.append(_money("price", f"The {singular(name)}'s price.", "49.90"))
+        price = thing_price(name, trade.offers)
+        if price is not None:
+            typical = f"{(price[0] * price[1]) ** 0.5:.2f}"  # the geometric middle
+            fixed.append(_money("price", f"The {singular(name)}'s price.", typical))
         if i == 0:
             fixed += [
                 FieldSpec(

@@ -23,6 +23,7 @@ from nexforge.architect.quality_rung import (
     spec_content,
 )
 from nexforge.architect.schema_parts import array, closed_object, text
+from nexforge.architect.similarity import word_similarity
 from nexforge.architect.spec import AgentPlan, DomainSpec, HierarchyPlan, ToolPlan
 
 PROMPT_SYSTEM = """You write the opening of an AI agent's instructions, speaking to the
@@ -36,16 +37,27 @@ check each rental before you change it and explain what happened in plain words.
 Call submit_prompt."""
 
 
+COPY_SIMILARITY = 0.5
+
+
 def prompt_schema() -> dict[str, Any]:
     return closed_object({"role": text(300), "habits": array(text(140), 2, 2)})
 
 
 def prompt_request(domain: DomainSpec, plan: HierarchyPlan, agent: AgentPlan) -> str:
-    parent = next((a.name for a in plan.agents if agent.name in a.delegates), None)
-    talks = "talks to the users" if parent is None else f"is called by {parent}"
-    team = "; ".join(f"{d} ({plan.agent(d).role.rstrip('.')})" for d in agent.delegates)
-    work = f"It hands work to: {team}." if team else f"It: {agent.role}"
-    return f"Agent {agent.name} at {domain.title} ({domain.purpose.rstrip('.')}) {talks}. {work}"
+    """One line shaped like the worked example (the 0.5B model copied anything else)."""
+    people = next((e.name for e in domain.entities if e.kind == "person"), "users")
+    place = domain.title[:1].lower() + domain.title[1:]
+    if agent.delegates:
+        work = f"talks to {people.replace('_', ' ')} and hands work to {', '.join(agent.delegates)}"
+    else:
+        work = agent.role.rstrip(".").split(":")[0].lower()
+    return f"Agent {agent.name} at the {place} {work}."
+
+
+def copies(text: str, source: str) -> bool:
+    """Whether ``text`` mostly repeats ``source`` (a small model's echo of its request)."""
+    return word_similarity(text, source) >= COPY_SIMILARITY
 
 
 def normalize_prompt(raw: dict[str, Any]) -> tuple[str, list[str]]:

@@ -364,6 +364,11 @@ def agent_prompt_problems(agent: AgentInfo, content: FrameworkContent) -> list[P
             f"the role {_quoted(role)} is not a job description; say in a sentence or two "
             "whom the agent serves and what it handles"
         )
+    elif not {"you", "your"} & {w.lower() for w in _words(role)}:
+        add(
+            f"the role {_quoted(role)} does not speak to the agent; say what it does: "
+            "'You handle ...'"
+        )
     tool_names = {t.name for t in content.tools} | set(agent.tools)
 
     def bare(items: list[str], least: int) -> list[str]:

@@ -17,9 +17,9 @@ import re
 from datetime import date, timedelta
 from typing import Any
 
-from nexforge.architect.nouns import name_words
+from nexforge.architect.nouns import is_follow_up, name_words
 from nexforge.architect.quality_rung import Column, Table, table_seed_problems
-from nexforge.architect.spec import EntitySpec, FieldSpec, Row
+from nexforge.architect.spec import DomainSpec, EntitySpec, FieldSpec, Row
 from nexforge.architect.trades import thing_names
 
 FIRST_NAMES = [
@@ -130,6 +130,7 @@ _MONEY = frozenset(
         "value",
     ]
 )
+_AMOUNTS = frozenset(["total", "amount", "quote", "price", "cost", "fee"])
 _COUNT = frozenset(
     [
         "quantity",
@@ -195,6 +196,8 @@ def _column(
 ) -> list[Any]:
     if f.references is not None:
         n = max(1, counts.get(f.references, 1))
+        if is_follow_up(entity.name) and count <= n:  # one refund per order, not three
+            return rng.sample(range(1, n + 1), count)
         return [rng.randint(1, n) for _ in range(count)]
     if f.type == "boolean":
         values = [i % 2 == 0 for i in range(count)]
@@ -226,6 +229,36 @@ def _column(
         pairs = people or _people(count, rng)
         return [_email(first, last, rng) for first, last in pairs]
     return [_phone(rng) for _ in range(count)]
+
+
+def relate_amounts(domain: DomainSpec, rows: dict[str, list[Row]], rng: random.Random) -> None:
+    """Make money agree across tables, in place: a record's money (an order's total) is the
+    price of the thing it is for, times one or two; a follow-up's (a refund's amount) at
+    most the money of the record it follows."""
+    for entity in domain.entities:
+        money = next(
+            (f.name for f in entity.fields if f.type == "real" and f.name in _AMOUNTS), None
+        )
+        if money is None or entity.kind != "record":
+            continue
+        for f in entity.fields:
+            target = domain.entity(f.references) if f.references else None
+            if target is None:
+                continue
+            source = (
+                "price"
+                if target.kind == "thing"
+                else next(
+                    (g.name for g in target.fields if g.type == "real" and g.name in _AMOUNTS), None
+                )
+            )
+            if source is None or not any(g.name == source for g in target.fields):
+                continue
+            for row in rows.get(entity.name, []):
+                base = rows[target.name][row[f.name] - 1][source]
+                share = rng.choice((1, 1, 2)) if target.kind == "thing" else rng.choice((1, 1, 0.5))
+                row[money] = round(base * share, 2)
+            break
 
 
 def _person_part(entity: EntitySpec, f: FieldSpec) -> str | None:

@@ -318,6 +318,37 @@ THING_NAMES: dict[str, list[str]] = {
 embedded model numbered them: ``Bike 1`` .. ``Bike 8``). Keyed by singular."""
 
 
+THING_PRICES: dict[str, tuple[float, float] | None] = {
+    "product": (6, 180),
+    "bike": (450, 3200),
+    "book": None,
+    "room": (79, 320),
+    "treatment": (45, 950),
+    "class": (12, 28),
+    "car": (35, 120),
+    "vehicle": None,
+    "course": (180, 1400),
+    "service": (25, 160),
+    "table": None,
+    "flight": (59, 640),
+    "medicine": (4, 60),
+    "account": None,
+    "show": (18, 95),
+    "pet": None,
+}
+"""What a thing of each kind costs, from lowest to highest (``None``: it has no price)."""
+
+
+def thing_price(table: str, offers: str) -> tuple[float, float] | None:
+    """The price range of a table of things, ``None`` when it has no price: known kinds
+    from THING_PRICES, others priced unless the business lends or repairs them."""
+    one = singular(table)
+    for key in (one, one.rsplit("_", 1)[-1]):
+        if key in THING_PRICES:
+            return THING_PRICES[key]
+    return None if offers in ("lends", "repairs") else (9.0, 480.0)
+
+
 def thing_names(table: str) -> list[str]:
     """Realistic names for the rows of a table of things (``bikes``), or [] if unknown."""
     one = singular(table)
