@@ -23,9 +23,12 @@ from nexforge.architect.spec import CustomTool, DomainSpec, SeedData
 from nexforge.core.errors import ModelResponseError
 from nexforge.models.base import Model
 
-MAX_CODE_TOKENS = 768
+MAX_CODE_TOKENS = 512
 """A compute function and its tests fit in this; the 0.5B model, unbounded, once wrote
 2,048 tokens of code that the limit then cut (a 90-second answer nobody could use)."""
+MAX_ATTEMPTS = 2
+"""Tries per tool, each with one repair of its answer: the 0.5B model's tool was rejected in
+every measured build, and each try costs up to MAX_CODE_TOKENS."""
 
 CUSTOM_SYSTEM = """You write one extra read-only tool for a system's AI agents: a Python
 function `compute(rows, **arguments)` over the rows of one table (a list of dicts with
@@ -86,8 +89,13 @@ async def _one(
     feedback = ""
     summary = ""
     name = "?"
-    bounded = dataclasses.replace(settings, max_tokens=min(settings.max_tokens, MAX_CODE_TOKENS))
-    for attempt in range(settings.max_repairs + 1):
+    bounded = dataclasses.replace(
+        settings,
+        max_tokens=min(settings.max_tokens, MAX_CODE_TOKENS),
+        max_repairs=min(settings.max_repairs, 1),
+    )
+    attempts = min(settings.max_repairs + 1, MAX_ATTEMPTS)
+    for attempt in range(attempts):
         try:
             tool = await ask(
                 model,
@@ -107,7 +115,7 @@ async def _one(
         passed, summary = await test_custom_tool(domain, seed, tool)
         if passed:
             return tool, {}
-        if attempt < settings.max_repairs:
+        if attempt < attempts - 1:
             usage.repairs.append(f"custom_tool attempt {attempt + 1}: {summary}")
         feedback = (
             f"\n\nYour tool {tool.name} failed its tests in the sandbox: {summary}. "
