@@ -132,11 +132,17 @@ def compose_prompt(
             if order
             else ("Delegate each part of the request to the agent whose role covers it.")
         )
+        blind = (
+            " You cannot see the records yourself: hand every request to a teammate before "
+            "you answer, and answer only with what they report."
+            if not agent.tools
+            else ""
+        )
         sections.append(
             "## Your team\n\n"
             + _bullets(lines)
             + f"\n\n{how} Give each the user's exact request with every id, name and number "
-            "it needs; they cannot see the conversation."
+            f"it needs; they cannot see the conversation.{blind}"
         )
     contract = (
         "Answer the user in a few plain sentences: what you found or changed, with the ids "
