@@ -12,6 +12,7 @@ from nexforge.architect import hierarchy as h
 from nexforge.architect.ask import StageProblems
 from nexforge.architect.domain import compose_domain, normalize_fields, sketch
 from nexforge.architect.kit import (
+    Teams,
     normalize_personas,
     normalize_problem_types,
     persona_schema,
@@ -210,3 +211,33 @@ def test_a_model_written_problem_tree_has_depth_four_and_leaves_name_known_tools
 def test_word_similarity() -> None:
     assert word_similarity("Cancel my order", "cancel MY order!") == 1.0
     assert word_similarity("Cancel my order", "Book a repair") == 0.0
+
+
+def test_a_model_written_leaf_keeps_the_tools_one_sub_agent_holds() -> None:
+    domain = bike_shop()
+    tools = plan_tools(domain)
+    teams = Teams(
+        entry=frozenset({"get_customer"}),
+        members=(frozenset({"get_order", "cancel_order"}), frozenset({"get_bike"})),
+    )
+    leaf = {
+        "label": "Cancel",
+        "description": "d",
+        "tools": ["get_customer", "get_order", "cancel_order", "get_bike"],
+    }
+    alone = {"label": "Who is it", "description": "d", "tools": ["get_customer"]}
+    raw = {
+        "categories": [
+            {"label": "A", "subtypes": [{"label": "a", "leaves": [leaf, alone]}]},
+            {"label": "B", "subtypes": [{"label": "b", "leaves": [{**leaf, "label": "Again"}]}]},
+        ]
+    }
+    fixes: list[str] = []
+
+    tree = normalize_problem_types(raw, domain.profile(), tools, fixes, teams)
+
+    assert [(leaf.label, leaf.tools) for leaf in tree.leaves()] == [
+        ("Cancel", ["get_order", "cancel_order"]),
+        ("Again", ["get_order", "cancel_order"]),
+    ]
+    assert any("one sub-agent's" in f for f in fixes)
