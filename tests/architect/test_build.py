@@ -225,3 +225,28 @@ async def test_a_model_written_tool_that_keeps_failing_is_rejected(tmp_path: Pat
     assert env is not None and "order_count" not in {t.name for t in env.tools}
     assert not (result.path / "tools" / "custom_order_count.py").exists()
     assert result.check.passed
+
+
+async def test_a_column_the_model_cannot_fill_is_dropped_after_the_repairs(
+    tmp_path: Path,
+) -> None:
+    same_notes = {
+        "rows": [{"problem": p, "notes": "ok"} for p in ("Flat tyre", "Loose chain", "Bent rim",
+                                                       "Worn pads", "Creaky crank", "Stiff gears")]
+    }  # fmt: skip
+
+    def repairs_with_one_note(request: ModelRequest) -> Any:
+        prompt = request.messages[1].content or ""  # the question (a repair adds turns)
+        if "Table repairs" in prompt:
+            return same_notes
+        return stage_answer("rows", request.tools[0].parameters, prompt, Filler())
+
+    model = architect_model({"rows": repairs_with_one_note})
+    [result] = await build(options(tmp_path / "fw", probe=False), model)
+
+    fixes = result.report["stages"]["seed"]["fixes"]
+    assert any("repairs: dropped column 'notes'" in f for f in fixes)
+    env = load_framework(result.path).environment
+    assert env is not None and env.seed.database is not None
+    assert "notes" not in env.tool("create_repair").spec.parameters["properties"]
+    assert result.check.passed

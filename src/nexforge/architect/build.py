@@ -50,7 +50,9 @@ from nexforge.architect.seedgen import (
     model_part,
     normalize_text_rows,
     realism_problems,
+    seeded_domain,
     text_prompt,
+    unfillable,
 )
 from nexforge.architect.spec import (
     AgentPlan,
@@ -134,6 +136,7 @@ async def build(
     settings = _seeded(options.ask, options.seed, options.max_repairs)
     domain = DomainSpec.model_validate(await run.cached("domain", lambda: _domain(run, settings)))
     seed = SeedData.model_validate(await run.cached("seed", lambda: _seed(run, settings, domain)))
+    domain = seeded_domain(domain, seed)  # without the columns the model could not fill
     derived = plan_tools(domain)
     custom_saved = await run.cached(
         "custom_tools",
@@ -213,7 +216,7 @@ async def _seed(run: _Build, settings: AskSettings, domain: DomainSpec) -> dict[
             for row, text in zip(rows, written, strict=True):
                 row.update(text)
         run.progress(f"seed: {entity.name} has {len(rows)} rows")
-        return [{f.name: row[f.name] for f in entity.fields} for row in rows]
+        return [{f.name: row[f.name] for f in entity.fields if f.name in row} for row in rows]
 
     tables = await asyncio.gather(*(rows_of(e) for e in domain.entities))
     rows = {e.name: t for e, t in zip(domain.entities, tables, strict=True)}
@@ -229,8 +232,9 @@ async def _text_rows(
     counts: dict[str, int],
     usage: StageUsage,
 ) -> list[Row]:
-    """The model's text columns of one entity, sent back while they look like placeholders;
-    after the last repair they are kept as they are (the quality rung will say so)."""
+    """The model's text columns of one entity, sent back while they look like placeholders.
+    After the last repair a column still failing is dropped (a name or a reason is kept,
+    and the quality rung will say so): a poor answer costs a column, not the build."""
     attempts = 0
 
     def normalize(raw: dict[str, Any]) -> list[Row]:
@@ -241,9 +245,16 @@ async def _text_rows(
             raise StageProblems(problems)
         unreal = realism_problems(part, rows)
         if unreal and attempts <= settings.max_repairs:
-            raise StageProblems(unreal)
-        if unreal:
-            usage.fixes.append(f"{part.name}: kept rows after repairs: {'; '.join(unreal)}")
+            raise StageProblems(list(unreal.values()))
+        for column in unfillable(unreal):
+            usage.fixes.append(f"{part.name}: dropped column {column!r} ({unreal[column]})")
+            for row in rows:
+                row.pop(column, None)
+        kept = set(unreal) - set(unfillable(unreal))
+        if kept:
+            usage.fixes.append(
+                f"{part.name}: kept after repairs: {'; '.join(unreal[c] for c in kept)}"
+            )
         return rows
 
     rows: list[Row] = await ask(

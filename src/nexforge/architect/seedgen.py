@@ -123,10 +123,31 @@ def normalize_text_rows(
     return rows, problems
 
 
-def realism_problems(part: EntitySpec, rows: list[Row]) -> list[str]:
-    """What the quality rung would say about these rows, as feedback for the model."""
+KEPT_TEXT = frozenset({"name", "title", "reason"})
+"""Text columns a table keeps even when the model cannot fill them well (others go)."""
+
+
+def realism_problems(part: EntitySpec, rows: list[Row]) -> dict[str, str]:
+    """What the quality rung would say about these rows, by column: feedback for the
+    model, and after the last repair the columns to drop (``unfillable``)."""
     columns = [Column(f.name, f.type, tuple(f.values)) for f in part.fields]
-    return [str(p) for p in table_seed_problems(Table(part.name, columns, rows))]
+    problems = table_seed_problems(Table(part.name, columns, rows))
+    return {p.where.split(".", 1)[-1]: str(p) for p in problems}
+
+
+def unfillable(problems: dict[str, str]) -> list[str]:
+    """The columns to drop after the last repair: all that failed but KEPT_TEXT ones."""
+    return [c for c in problems if c not in KEPT_TEXT]
+
+
+def seeded_domain(domain: DomainSpec, seed: SeedData) -> DomainSpec:
+    """``domain`` without the columns its seed rows dropped (``unfillable``)."""
+    entities = []
+    for entity in domain.entities:
+        rows = seed.rows.get(entity.name) or [{}]
+        kept = [f for f in entity.fields if f.name in rows[0]] or entity.fields
+        entities.append(entity.model_copy(update={"fields": kept}))
+    return domain.model_copy(update={"entities": entities})
 
 
 def seed_request_schema(
