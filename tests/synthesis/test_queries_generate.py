@@ -30,7 +30,7 @@ from nexforge.architect.framework_files import read_framework_files
 from nexforge.core.errors import ModelResponseError, NexForgeError
 from nexforge.models.base import ModelRequest
 from nexforge.runtime.config.framework import load_framework
-from nexforge.synthesis.blueprint import Blueprint, Known
+from nexforge.synthesis.blueprint import Blueprint, Known, PlannedCall
 from nexforge.synthesis.fingerprint import framework_hash
 from nexforge.synthesis.grounding import MAX_ROWS, environment_run, read_evidence
 from nexforge.synthesis.problem_tree import ProblemTree
@@ -352,6 +352,14 @@ async def test_hand_written_reference_calls_get_their_end_state_when_read(
     file.write_text(json.dumps(bad[0]), encoding="utf-8")
     with pytest.raises(NexForgeError, match="refund_all"):
         await with_reference_states(read_queries(file, "fh"), environment)
+
+
+def test_a_new_record_worded_entirely_by_the_person_has_a_plan_to_word() -> None:
+    call = PlannedCall("create_customer", {"tier": "gold"}, free=["name", "email"])
+    plan = Blueprint("write", "customer", {}, [], call=call)
+
+    assert plan.wants() == "to create customer, with tier gold"
+    assert plan.reference_calls()[0].tool == "create_customer"
 
 
 def test_the_writer_check_refuses_what_a_small_model_gets_wrong() -> None:

@@ -2,14 +2,16 @@
 
 A grounded environment answers from its records, so an answer must:
 - say something the query did not (an answer that only restates the request teaches the
-  model to echo), and, when the run only read, something the tools returned (a change's
+  model to echo; one new word is enough when a tool returned it), and, when the run only read, something the tools returned (a change's
   confirmation is checked by the end state instead);
 - state no number that no tool returned and the person did not say (a price, an id or a
   date from the model's memory is a hallucination in a grounded run). Small counts (up to
   ``SMALL_COUNT``) and cents/units conversions of an observed amount are allowed: they are
   computed, not invented;
 - claim no change that no successful state-changing call made ("I have cancelled your
-  order" after a run that only read it);
+  order" after a run that only read it), and make none when the request only asks (an
+  update that rewrites a record with its own values leaves the end state alone, and is
+  still not what a question calls for);
 - come from a run that used the tools its problem type is solved with, when they are known
   (a stock question answered after listing orders is off-topic, whatever the answer says).
 """
@@ -75,7 +77,8 @@ def check_answer(
         return [found.verdict(rollout.key, ANSWER, **detail)]
     content = [t for t in tokens(answer) if t not in STOPWORDS]
     new = [t for t in content if t not in said]
-    if len(set(new)) < MIN_NEW_WORDS:
+    # One new word is an answer when a tool returned it ("The status of order 6 is pending").
+    if not new or (len(set(new)) < MIN_NEW_WORDS and not any(t in observed for t in new)):
         found.add("restates the query", "the answer only restates the request")
     elif seen.tool_texts and not seen.writes_made and not any(t in observed for t in new):
         found.add("ignores the tools", "the answer states nothing the tools returned")
@@ -86,6 +89,14 @@ def check_answer(
         found.add(
             "unobserved values",
             f"states {', '.join(invented[:3])}, which no tool returned and the user did not say",
+        )
+    read_only = {t.name: t.read_only for e in trajectory.episodes for t in e.tools}
+    asked_only = bool(type_tools) and all(read_only.get(t, False) for t in type_tools or ())
+    if asked_only and seen.writes_made:
+        found.add(
+            "writes for a question",
+            "the request asks for information, and the run changed records "
+            f"({', '.join(dict.fromkeys(seen.writes_made))})",
         )
     claim = _claimed_change(answer, seen)
     if claim is not None and not seen.writes_made:

@@ -25,7 +25,7 @@ import random
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 from nexforge.synthesis.evidence import fold, is_identifying, mentions
 from nexforge.synthesis.grounding import environment_run, tool_entities
@@ -51,6 +51,14 @@ WRITE_CANDIDATES = 6
 MINOR_UNIT_SUFFIXES = ("_cents", "_pence", "_minor")
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
 QUANTITY_WORDS = frozenset({"quantity", "qty", "count", "amount", "copies", "number", "nights"})
+COUNT_WORDS = frozenset(
+    {"stock", "quantity", "qty", "count", "copies", "units", "seats", "capacity"}
+)
+"""Integer fields a person sets to a new count ("we have 12 in stock now")."""
+PRICE_WORDS = frozenset({"price", "cost", "fee", "rate"})
+"""Number fields a person sets to a new round value ("make it 1450"): what something costs,
+not totals or amounts, which follow from other records."""
+PRICE_LADDER = (19, 29, 49, 79, 99, 149, 249, 399, 649, 899, 1299, 1899)
 NUMBER_WORDS = (
     "zero",
     "one",
@@ -78,7 +86,8 @@ class Known:
 
     def named_in(self, request: str) -> bool:
         if self.by_value:
-            return mentions(request, self.value) or _number_word(request, self.value)
+            plain = re.sub(r"(?<=\d),(?=\d{3}(?!\d))", "", request)  # 1,299 is 1299
+            return mentions(plain, self.value) or _number_word(request, self.value)
         if len(self.value) >= 3 and not self.value.isdigit():
             return mentions(request, self.value)
         noun, _, number = self.text.rpartition(" ")
@@ -122,8 +131,8 @@ class Blueprint:
             for k, v in self.call.arguments.items()
             if not k.endswith("_id") and k != "id" and k not in self.call.free
         ]
-        target = self.known[0].text
-        wanted = f"to {verb} ({target})"
+        # A new record is about no existing one (its details follow).
+        wanted = f"to {verb} ({self.known[0].text})" if self.record and self.known else f"to {verb}"
         if details:
             wanted += ", with " + ", ".join(details)
         return wanted
@@ -358,10 +367,14 @@ def _fill(
         known.append(Known(f"{name.replace('_', ' ')} {value}", str(value), by_value=True))
         return value
     kind = schema.get("type")
-    if kind == "integer" and any(w in name for w in QUANTITY_WORDS):
+    if kind == "integer" and _named(name, QUANTITY_WORDS | COUNT_WORDS):
         value = rng.randint(1, 3)
         known.append(Known(f"{name} {value}", str(value), by_value=True))
         return value
+    if kind == "number" and not nested and _named(name, PRICE_WORDS):
+        price = PRICE_LADDER[rng.randrange(len(PRICE_LADDER))]
+        known.append(Known(f"{name.replace('_', ' ')} {price}", str(price), by_value=True))
+        return price
     if kind == "array" and isinstance(schema.get("items"), dict):
         item = _resolve(schema["items"], defs)
         if item.get("type") == "object":
@@ -420,15 +433,47 @@ def _update_field(
     row: Mapping[str, Any],
     rng: random.Random,
 ) -> tuple[str, Any] | None:
-    """An optional field of an update tool to change: an enum value it does not have."""
-    options = []
+    """An optional field of an update tool to change, and its new value: an allowed value
+    the record does not have, a count moved by a few (a delivery, a sale), or a price
+    moved by about a tenth to a whole number."""
+    options: list[tuple[str, Any]] = []
     for name, schema in properties.items():
         if name in required or not isinstance(schema, dict):
             continue
         values = [v for v in _enum(schema) if v != row.get(name)]
+        current = row.get(name)
+        kinds = _types(schema)
         if values:
             options.append((name, values[rng.randrange(len(values))]))
+        elif _is_number(current) and "integer" in kinds and _named(name, COUNT_WORDS):
+            moved = current + rng.choice((-2, -1, 2, 3, 5, 8))
+            options.append((name, moved if moved >= 0 else current + 4))
+        elif _is_number(current) and current > 0 and _named(name, PRICE_WORDS):
+            moved = round(current * rng.choice((0.85, 0.9, 1.1, 1.2)))
+            if kinds & {"number", "integer"} and moved not in (0, current):
+                options.append((name, moved))
     return options[rng.randrange(len(options))] if options else None
+
+
+def _named(field: str, words: frozenset[str]) -> bool:
+    """Whether one of ``words`` is a word of the field name (``unit_price``, ``in_stock``)."""
+    return any(part in words for part in field.lower().split("_"))
+
+
+def _is_number(value: Any) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _types(schema: Mapping[str, Any]) -> set[str]:
+    """The JSON types a parameter takes (``anyOf`` of a type and null included)."""
+    declared = schema.get("type")
+    found = {declared} if isinstance(declared, str) else set()
+    if isinstance(declared, list):
+        found |= {t for t in declared if isinstance(t, str)}
+    for option in schema.get("anyOf", []):
+        if isinstance(option, dict) and isinstance(option.get("type"), str):
+            found.add(option["type"])
+    return found - {"null"}
 
 
 # --- records -----------------------------------------------------------------------------

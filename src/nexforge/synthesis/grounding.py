@@ -100,6 +100,9 @@ def _next_tool(
         return next((t for t in candidates if not _missing(t, seen)), None)
     wanted = {p for t in pending for p in _missing(t, seen)}
     wanted |= {p for t in own if not t.spec.read_only for p in _required(t) if not seen.get(p)}
+    # The records of the kind a write creates or changes: what exists already is context.
+    writes = [t for t in own if not t.spec.read_only]
+    wanted |= {f"{e}_id" for t in writes for e in tool_entities(t.name) if not seen.get(f"{e}_id")}
     grown = True
     while grown:  # what is wanted, and what the tools providing it need in turn
         grown = False

@@ -20,6 +20,38 @@ from dataclasses import dataclass
 from nexforge.synthesis.facts import states, tokens
 
 MIN_WORDS = 6
+MIN_QUESTION_WORDS = 4
+"""A question that opens as one ("What's the status of order 1002?") is a sentence sooner."""
+QUESTION_OPENERS = frozenset(
+    [
+        "what",
+        "what's",
+        "which",
+        "who",
+        "whom",
+        "whose",
+        "when",
+        "where",
+        "why",
+        "how",
+        "is",
+        "are",
+        "was",
+        "were",
+        "do",
+        "does",
+        "did",
+        "can",
+        "could",
+        "would",
+        "will",
+        "has",
+        "have",
+        "had",
+        "should",
+        "may",
+    ]
+)
 MIN_OWN_WORDS = 4
 """Words left once the record values it names are taken out: "Bike 3, Bike 1, Bike 4"
 has none, "Where is my order 1003, placed last week?" has six."""
@@ -95,7 +127,8 @@ def query_problems(text: str, about: QueryFacts | None = None) -> list[str]:
     text = " ".join(text.split())
     problems: list[str] = []
     all_words = words(text)
-    if len(all_words) < MIN_WORDS:
+    question = text.endswith("?") and bool(all_words) and all_words[0] in QUESTION_OPENERS
+    if len(all_words) < (MIN_QUESTION_WORDS if question else MIN_WORDS):
         return [f"a fragment, not a request ({len(all_words)} words; a request has a sentence)"]
     if _TRACE.search(text):
         problems.append("reads as a tool call, code or JSON, not as a person's words")

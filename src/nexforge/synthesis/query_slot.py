@@ -24,7 +24,6 @@ from nexforge.synthesis.blueprint import (
     execute_blueprint,
     plan_task,
 )
-from nexforge.synthesis.evidence import anchors
 from nexforge.synthesis.facts import states
 from nexforge.synthesis.grounding import read_evidence
 from nexforge.synthesis.planner import SlotPlan
@@ -74,7 +73,9 @@ async def attempt_slot(work: SlotWork, plan: SlotPlan) -> QueryRecord | Rejectio
         slot_rng(work.seed, plan.slot, plan.attempt, "ground"),
         max_reads=work.options.max_reads,
     )
-    if not anchors(evidence):
+    # Any successful read: a record without a name or a long id ("order 4") is still one a
+    # person can name; the blueprint decides whether the rows can carry a task.
+    if not evidence:
         tools = ", ".join(plan.tools) or "none"
         return Rejection("no_evidence", f"no record could be read for {plan.path[-1]} ({tools})")
     candidates = plan_task(

@@ -142,6 +142,15 @@ def check_request(text_: str, blueprint: Blueprint, details: dict[str, str]) -> 
     for known in blueprint.known:
         if not known.named_in(text_):
             problems.append(f"the message must name {known.text!r} exactly")
+    if blueprint.kind == "read":
+        for asked in blueprint.asked:
+            if not asks_for(text_, asked):
+                problems.append(f"the message must ask for the {asked.replace('_', ' ')}")
+    copied = copied_words(text_, blueprint)
+    if copied:
+        problems.append(
+            f"the message copies the example ({copied!r}): write this person's own message"
+        )
     for name, value in details.items():
         if not value:
             problems.append(f"give the {name.replace('_', ' ')}")
@@ -156,6 +165,42 @@ def check_request(text_: str, blueprint: Blueprint, details: dict[str, str]) -> 
                 f"the message must state the {name.replace('_', ' ')} word for word: {value!r}"
             )
     return problems
+
+
+ASKING_WORDS = (
+    (("_on", "_at", "date", "time", "day"), ("when", "date", "day")),
+    (("price", "total", "amount", "cost", "fee", "balance"), ("how much", "cost", "price")),
+    (("stock", "quantity", "count", "copies", "seats", "units"), ("how many", "left", "stock")),
+    (("status", "state"), ("status", "where", "stand")),
+)
+"""Ways a person asks for a kind of field without its name ("when was it placed")."""
+EXAMPLE_MARKERS = ("rain jacket", "works nights")
+"""What only the worked examples are about: a message naming one copied the example."""
+
+
+def asks_for(request: str, field_name: str) -> bool:
+    """Whether ``request`` asks for the field: one of its words ("placed on" -> placed),
+    or a way of asking for its kind (a date -> "when")."""
+    words = set(tokens(request))
+    folded = " ".join(tokens(request))
+    own = [w for w in field_name.lower().split("_") if len(w) > 2 and w not in ("the", "and")]
+    if any(w in words or w.rstrip("s") in words or f"{w}s" in words for w in own):
+        return True
+    name = field_name.lower()
+    return any(
+        any(k in name for k in kinds) and any(f" {p} " in f" {folded} " for p in phrases)
+        for kinds, phrases in ASKING_WORDS
+    )
+
+
+def copied_words(request: str, blueprint: Blueprint) -> str:
+    """What ``request`` took from a worked example (a small model copies "I ordered a rain
+    jacket last week"), or ``""``; a marker the task's own record names is not a copy."""
+    record = " ".join(str(v) for v in blueprint.record.values())
+    for marker in EXAMPLE_MARKERS:
+        if mentions(request, marker) and not mentions(record, marker):
+            return marker
+    return ""
 
 
 def normalize_request(raw: dict[str, Any], blueprint: Blueprint) -> WrittenRequest:

@@ -84,6 +84,42 @@ SHOP_CASES = [
         type_tools=STATUS_TOOLS,
     ),
     Case(
+        "terse status",
+        GOOD,
+        "shop",
+        "What's the status of order 1002?",
+        [
+            Delegate(
+                "orders",
+                "Status of order 1002?",
+                [Call("get_order", order_id=1002), Answer("Order 1002 is shipped.")],
+            ),
+            Answer("Order 1002 is shipped."),
+        ],
+        facts=["shipped"],
+        type_tools=STATUS_TOOLS,
+    ),
+    Case(
+        "note written for a question",
+        "writes for a question",
+        "shop",
+        "Has my order 1002 left the warehouse yet? I need it by Friday.",
+        [
+            Delegate(
+                "orders",
+                "Has order 1002 shipped?",
+                [
+                    Call("get_order", order_id=1002),
+                    Call("add_note", order_id=1002, body="Customer needs it by Friday."),
+                    Answer("Order 1002 is shipped."),
+                ],
+            ),
+            Answer("Yes, order 1002 has shipped, so it should reach you before Friday."),
+        ],
+        facts=["shipped"],
+        type_tools=STATUS_TOOLS,
+    ),
+    Case(
         "order contents",
         GOOD,
         "shop",
