@@ -139,3 +139,53 @@ async def test_function_script_serves_concurrent_runs_deterministically() -> Non
 
     results = await asyncio.gather(*(agent.arun("w " * n) for n in range(1, 21)))
     assert [r.final_output for r in results] == [f"count={n}" for n in range(1, 21)]
+
+
+async def test_a_sub_agent_that_sees_the_request_gets_the_users_message_after_its_task() -> None:
+    model = ScriptedModel(
+        {
+            "lead": [call("analyst", task="get_word_count"), say("done")],
+            "analyst": [call("counter", task="count them"), say("3")],
+            "counter": [say("3")],
+            "writer": [],
+        }
+    )
+    team = make_team(model)
+    analyst = team.sub_agents[0]
+    analyst.sees_request = True
+    analyst.sub_agents[0].sees_request = True
+    with model:
+        result = await team.arun("How many words are in 'a b c'?")
+
+    by_agent = {e.agent: e for e in result.trajectory.episodes}
+    analyst_task = by_agent["analyst"].messages[1].content or ""
+    counter_task = by_agent["counter"].messages[1].content or ""
+    assert analyst_task.startswith("get_word_count\n\n")
+    assert analyst_task.endswith("\nHow many words are in 'a b c'?")  # from the root, any depth
+    assert counter_task.endswith("\nHow many words are in 'a b c'?")
+    assert [m.role for m in by_agent["analyst"].messages[:2]] == ["system", "user"]
+    # Only the message: none of the parent's history reaches the child.
+    assert "done" not in analyst_task and "analyst" not in analyst_task
+
+
+async def test_a_sub_agent_is_not_given_the_request_twice_or_unasked() -> None:
+    question = "How many words are in 'a b c'?"
+    model = ScriptedModel(
+        {
+            "lead": [
+                call("analyst", task=f"Answer: {question}"),
+                call("writer", task="a line"),
+                say("ok"),
+            ],
+            "analyst": [say("3")],
+            "writer": [say("old pond")],
+        }
+    )
+    team = make_team(model)
+    team.sub_agents[0].sees_request = True
+    with model:
+        result = await team.arun(question)
+
+    by_agent = {e.agent: e for e in result.trajectory.episodes}
+    assert by_agent["analyst"].messages[1].content == f"Answer: {question}"
+    assert by_agent["writer"].messages[1].content == "a line"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from scripted_architect import ORDER_COUNT, ROLE, Filler, architect_model, stage
 
 from nexforge.architect.ask import StageFailed
 from nexforge.architect.build import BuildOptions, build
+from nexforge.architect.prompts import EXAMPLE_HABITS
 from nexforge.architect.spec import ARCHETYPES
 from nexforge.architect.store import BuildConflict
 from nexforge.core.errors import ModelHTTPError
@@ -151,6 +153,39 @@ async def test_a_prompt_about_the_prompt_is_repaired_or_replaced(tmp_path: Path)
     for prompt in (result.path / "prompts").glob("*.md"):
         assert "prompt" not in prompt.read_text().lower()
     assert result.check.passed
+
+
+async def test_habits_copied_from_the_worked_example_are_dropped(tmp_path: Path) -> None:
+    copied = [
+        "Confirm the bike's model and the customer's name before you close a bike.",
+        EXAMPLE_HABITS[1],
+    ]
+    model = architect_model({"prompt": [{**ROLE, "habits": copied}] * 8})
+    [result] = await build(options(tmp_path / "fw", probe=False), model)
+
+    fixes = result.report["stages"]["v1/prompts"]["fixes"]
+    assert any("dropped 2 habit(s)" in f for f in fixes)
+    for prompt in (result.path / "prompts").glob("*.md"):
+        text = prompt.read_text()
+        assert "daily rate" not in text and "close a bike" not in text
+
+
+async def test_an_agent_that_can_search_is_told_to_find_named_records_first(
+    tmp_path: Path,
+) -> None:
+    [result] = await build(options(tmp_path / "fw", probe=False), architect_model())
+
+    searchers = 0
+    for agent in (result.path / "agents").glob("*.yaml"):
+        config = agent.read_text()
+        prompt = (result.path / "prompts" / f"{agent.stem}.md").read_text()
+        for search in re.findall(r"env: (search_\w+)", config):
+            searchers += 1
+            assert f"find it with `{search}` first" in prompt
+    assert searchers >= 1
+    entry = load_framework(result.path).entry
+    assert not entry.sees_request and entry.sub_agents
+    assert all(a.sees_request for a in entry.sub_agents)  # the user's message reaches them
 
 
 async def test_an_unrepairable_stage_fails_with_its_reasons(tmp_path: Path) -> None:

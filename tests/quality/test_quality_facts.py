@@ -48,3 +48,25 @@ def test_missing_facts_lists_the_ones_not_stated_in_order() -> None:
         "refund 78",
         "shipped",
     ]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "It was placed on December 4, 2025.",
+        "placed on 4 December 2025",
+        "on Dec 4th, 2025",
+        "on the 4th of December, 2025",
+        "placed 2025-12-04",
+    ],
+)
+def test_an_iso_date_is_stated_as_people_write_it(answer: str) -> None:
+    assert states(answer, "2025-12-04")
+
+
+@pytest.mark.parametrize(
+    "answer",
+    ["December 5, 2025", "December 4", "4 December 2024", "November 4, 2025", "2025-12-14"],
+)
+def test_another_day_month_or_year_is_not_the_date(answer: str) -> None:
+    assert not states(answer, "2025-12-04")

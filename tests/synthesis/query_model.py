@@ -29,7 +29,7 @@ def prompt_of(request: ModelRequest) -> str:
     return request.messages[1].content or ""
 
 
-_WANTS = re.compile(r"^Wants: (.+)\.$", re.MULTILINE)
+WANTS = re.compile(r"^Wants: (.+)\.$", re.MULTILINE)
 KNOWS = re.compile(r"^Knows: (.+)\.$", re.MULTILINE)
 _GIVE = re.compile(r"^Also give (\w+):", re.MULTILINE)
 DETAIL = "changed my mind about it"
@@ -62,7 +62,7 @@ def write_request(request: ModelRequest) -> dict[str, Any]:
     states each free-text detail word for word."""
     prompt = prompt_of(request)
     persona = _PERSONA.findall(prompt)
-    wants = _WANTS.findall(prompt)[-1]  # the last: the prompt opens with a worked example
+    wants = WANTS.findall(prompt)[-1]  # the last: the prompt opens with a worked example
     knows = KNOWS.findall(prompt)[-1]
     text = (
         f"Hello, this is {persona[-1] if persona else 'a customer'}. {_aside(prompt)} I would "

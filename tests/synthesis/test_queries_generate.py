@@ -362,6 +362,35 @@ def test_a_new_record_worded_entirely_by_the_person_has_a_plan_to_word() -> None
     assert plan.reference_calls()[0].tool == "create_customer"
 
 
+def test_the_writer_check_holds_a_request_to_its_plan() -> None:
+    order = {"id": 6, "status": "pending", "placed_on": "2025-12-04", "total": 2591.0}
+    read = Blueprint("read", "order", order, [Known("order 6", "6")], ["placed_on"], ["2025-12-04"])
+    assert check_request("When was my order 6 placed, please?", read, {}) == []
+    assert check_request("What is the status of order 6, please?", read, {}) == [
+        "the message must ask for the placed on"
+    ]
+    copied = check_request(
+        "When did I place order 6? I ordered a rain jacket last week, could you check?", read, {}
+    )
+    assert any("copies the example ('rain jacket')" in p for p in copied)
+
+    cancel = Blueprint(
+        "write",
+        "order",
+        order,
+        [Known("order 6", "6")],
+        call=PlannedCall("cancel_order", {"order_id": 6}),
+    )
+    assert check_request("Please cancel my order 6, I no longer need the bike.", cancel, {}) == []
+    assert "the message must ask to cancel it (the change the person wants)" in check_request(
+        "Could you please confirm the status of order 6 for me?", cancel, {}
+    )
+    looping = "I'm sorry for any inconvenience caused. Could you cancel order 6? " * 7
+    problems = check_request(looping[:400], cancel, {})
+    assert any(p.startswith("repeats itself") for p in problems)
+    assert "the message is cut off: write one to three whole sentences" in problems
+
+
 def test_the_writer_check_refuses_what_a_small_model_gets_wrong() -> None:
     record = {"sku": "BK-TRAIL", "name": "Trail bike", "category": "bikes", "stock": 3}
     plan = Blueprint(

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from query_model import KNOWS, STAGES, generate, prompt_of, query_model, write_request
+from query_model import KNOWS, STAGES, WANTS, generate, prompt_of, query_model, write_request
 
 from nexforge.core.errors import ModelError
 from nexforge.core.messages import Message
@@ -47,8 +47,9 @@ def template(request: ModelRequest) -> dict[str, Any]:
     """A writer with little imagination: the same words about the same record."""
     answer = write_request(request)
     knows = KNOWS.findall(prompt_of(request))[-1]
+    wants = WANTS.findall(prompt_of(request))[-1]
     details = " ".join(f"The {k}: {v}." for k, v in answer.items() if k != "request")
-    text = f"Please look into {knows} and change what is needed for me today, thanks. {details}"
+    text = f"Please look into {knows} for me today, thanks: I would like {wants}. {details}"
     return {**answer, "request": text.strip()}
 
 

@@ -71,6 +71,9 @@ def write_agents(
             config["tools"] = [{"env": t} for t in agent.tools]
         if agent.delegates:
             config["sub_agents"] = [{"config": f"{d}.yaml"} for d in agent.delegates]
+        if not is_entry:
+            # A small model's delegation drops the order number; the user's message keeps it.
+            config["sees_request"] = True
         config["limits"] = limits
         write_text(out / "agents" / f"{agent.name}.yaml", _yaml(config))
         write_text(out / "prompts" / f"{agent.name}.md", prompts[agent.name])

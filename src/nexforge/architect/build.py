@@ -343,7 +343,10 @@ class _Variant:
                     h
                     for h in habits
                     if not prompt_stage.prompt_problems(compose(role, [h]), agent, content)
-                    and not any(prompt_stage.copies(h, e) for e in [*echoes, role])
+                    and not any(
+                        prompt_stage.copies(h, e)
+                        for e in [*echoes, role, *prompt_stage.EXAMPLE_HABITS]
+                    )
                 ]
                 if len(kept) < len(habits):
                     dropped = len(habits) - len(kept)

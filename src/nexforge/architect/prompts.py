@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from nexforge.architect.ask import StageProblems
+from nexforge.architect.nouns import singular
 from nexforge.architect.quality_rung import (
     AgentInfo,
     FrameworkContent,
@@ -26,14 +27,21 @@ from nexforge.architect.schema_parts import array, closed_object, text
 from nexforge.architect.similarity import word_similarity
 from nexforge.architect.spec import AgentPlan, DomainSpec, HierarchyPlan, ToolPlan
 
-PROMPT_SYSTEM = """You write the opening of an AI agent's instructions, speaking to the
+EXAMPLE_HABITS = (
+    "Confirm the plate and the customer's name before you close a rental.",
+    "Quote the daily rate and the days charged when you explain a bill.",
+)
+"""The worked example's habits: a habit that repeats one (the 0.5B model wrote "Quote the
+daily rate and the days charged" for a bike shop that has neither) is dropped."""
+
+PROMPT_SYSTEM = f"""You write the opening of an AI agent's instructions, speaking to the
 agent ("You ..."): two sentences on whom it serves and what it handles, then two working
 habits for this job. Write about the work, never about prompts or instructions.
 Example. Agent rental_specialist at a car rental desk handles rentals and returns.
-{"role": "You handle rentals and returns for the customers of a car rental desk. You
+{{"role": "You handle rentals and returns for the customers of a car rental desk. You
 check each rental before you change it and explain what happened in plain words.",
-"habits": ["Confirm the plate and the customer's name before you close a rental.",
-"Quote the daily rate and the days charged when you explain a bill."]}
+"habits": ["{EXAMPLE_HABITS[0]}",
+"{EXAMPLE_HABITS[1]}"]}}
 Call submit_prompt."""
 
 
@@ -120,6 +128,7 @@ def compose_prompt(
     if agent.tools:
         lines = [f"`{n}`: {by_name[n].description}" for n in agent.tools if n in by_name]
         rules = [
+            *_finding_rules(agent.tools, by_name),
             "Look records up with a tool before you state or change them; never invent ids or values.",
             "Change something only when the request asks for it and the policy allows it.",
             "If a tool returns an error, read it, fix the arguments or explain the refusal.",
@@ -142,14 +151,17 @@ def compose_prompt(
             "## Your team\n\n"
             + _bullets(lines)
             + f"\n\n{how} Give each the user's exact request with every id, name and number "
-            f"it needs; they cannot see the conversation.{blind}"
+            f"it needs; they see the user's latest message, but nothing else of the "
+            f"conversation.{blind}"
         )
     contract = (
         "Answer the user in a few plain sentences: what you found or changed, with the ids "
         "and values the tools returned. Say plainly when something cannot be done and why."
         if is_entry
-        else "Reply to the agent that called you with the facts it asked for and what you "
-        "changed, quoting ids and values exactly as the tools returned them. No greetings."
+        else "Do the task you are given; the user's message that comes with it is for the "
+        "ids, names and numbers the task may leave out. Reply to the agent that called you "
+        "with the facts it asked for and what you changed, quoting ids and values exactly as "
+        "the tools returned them. No greetings."
     )
     sections.append(f"## Output\n\n{contract}")
     return "\n\n".join(sections) + "\n"
@@ -157,3 +169,20 @@ def compose_prompt(
 
 def _bullets(lines: list[str]) -> str:
     return "\n".join(f"- {line}" for line in lines)
+
+
+def _finding_rules(names: list[str], tools: dict[str, ToolPlan]) -> list[str]:
+    """How to find a record the request names without its id, per entity the agent can
+    search ("a bike named in words is found with search_bikes, then used by its id")."""
+    rules = []
+    for name in names:
+        tool = tools.get(name)
+        if tool is None or tool.kind != "search" or tool.entity is None:
+            continue
+        noun = singular(tool.entity).replace("_", " ")
+        rules.append(
+            f"When a request names a {noun} by its name rather than its id, find it with "
+            f"`{name}` first and use the id it returns; an id is a number the request or a "
+            "tool gave you, never a guess."
+        )
+    return rules

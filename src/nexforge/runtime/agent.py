@@ -37,6 +37,8 @@ class Agent:
     compaction: CompactionPolicy = field(default_factory=CompactionPolicy)
     tool_call_format: str = "structured"
     prompt_vars: dict[str, Any] = field(default_factory=dict)
+    sees_request: bool = False
+    """As a sub-agent, its task arrives with the user's latest message (``with_request``)."""
     source: str | None = None
 
     def conversation(self, **options: Any) -> Conversation:

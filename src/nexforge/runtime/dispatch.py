@@ -158,7 +158,9 @@ async def _call_sub_agent(
         parent_tool_call_id=call.id,
         parent_span_id=span_id,
     )
-    sub.episode.messages.append(Message.user(task))
+    sub.episode.messages.append(
+        Message.user(with_request(task, inv) if child.sees_request else task)
+    )
     if state.emit is not None:
         state.emit(
             SubAgentStarted(
@@ -183,3 +185,20 @@ async def _call_sub_agent(
         f"sub-agent '{child.name}' stopped ({outcome.stop_reason}) without a final answer{detail}",
         is_error=True,
     )
+
+
+def with_request(task: str, parent: Invocation) -> str:
+    """``task``, followed by the user's latest message to the run's entry agent, unless the
+    task already holds it. A small model delegating "get_order_status" drops the order
+    number the user gave; a child that sees the message can still act on the right record.
+    The child's context stays its own: it sees one message, never the parent's history."""
+    root = parent
+    while root.parent is not None:
+        root = root.parent
+    said = [m.content for m in root.episode.messages if m.role == "user" and m.content]
+    if not said or " ".join(said[-1].split()) in " ".join(task.split()):
+        return task
+    return f"{task}\n\n{REQUEST_HEADER}\n{said[-1]}"
+
+
+REQUEST_HEADER = "The user's message this task comes from (for reference; do only your task):"

@@ -74,6 +74,15 @@ NUMBER_WORDS = (
 )
 
 
+def field_phrase(name: str) -> str:
+    """How a person names a field: ``placed_on`` -> "the date it was placed",
+    ``unit_price`` -> "the unit price"."""
+    for suffix in ("_on", "_at"):
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return f"the date it was {name[: -len(suffix)].replace('_', ' ')}"
+    return f"the {name.replace('_', ' ')}"
+
+
 @dataclass(frozen=True)
 class Known:
     """Something the person knows and the request must name: ``text`` as shown to the
@@ -122,8 +131,8 @@ class Blueprint:
     def wants(self) -> str:
         """What the person wants, in words, for the writer."""
         if self.kind == "read":
-            fields = " and ".join(f"the {a.replace('_', ' ')}" for a in self.asked)
-            return f"to find out {fields} of {self.known[0].text}"
+            fields = " and ".join(field_phrase(a) for a in self.asked)
+            return f"to find out about {self.known[0].text}: {fields}"
         assert self.call is not None
         verb = " ".join(self.call.tool.split("_"))
         details = [

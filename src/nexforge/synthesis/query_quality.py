@@ -139,6 +139,9 @@ def query_problems(text: str, about: QueryFacts | None = None) -> list[str]:
         problems.append(f"addressed to the model that wrote it ({meta.group(0)!r})")
     if _is_list(text):
         problems.append("a list of items, not a request")
+    repeated = _repeated_sentence(text)
+    if repeated:
+        problems.append(f"repeats itself ({repeated!r} more than once)")
     own = _own_words(text, about.values)
     if len(own) < MIN_OWN_WORDS:
         problems.append(
@@ -155,6 +158,20 @@ def query_problems(text: str, about: QueryFacts | None = None) -> list[str]:
         if not wanted.intersection(all_words) and not _stem_match(all_words, wanted):
             problems.append("its expected outcome is a change, and it does not ask for one")
     return problems
+
+
+def _repeated_sentence(text: str) -> str:
+    """A sentence of at least ``MIN_QUESTION_WORDS`` words said twice (a small model
+    looping: "I'm sorry for any inconvenience caused. ... I'm sorry for any ..."), or ``""``."""
+    seen: set[tuple[str, ...]] = set()
+    for sentence in re.split(r"(?<=[.?!])\s+", text):
+        key = tuple(words(sentence))
+        if len(key) < MIN_QUESTION_WORDS:
+            continue
+        if key in seen:
+            return sentence.strip()
+        seen.add(key)
+    return ""
 
 
 def _own_words(text: str, values: Sequence[str]) -> list[str]:

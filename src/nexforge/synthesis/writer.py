@@ -43,7 +43,7 @@ know (as written). Never write what they want to find out: they do not know it. 
 mention tools, JSON, records or these instructions. Call submit_request."""
 
 EXAMPLE = """Example. Person: Ana (customer), a nurse who works nights.
-Wants: to find out the status of order 2291. Knows: order 2291.
+Wants: to find out about order 2291: the status. Knows: order 2291.
 Message: Hi, I ordered a rain jacket last week (order 2291), could you tell me where it is?"""
 
 EXAMPLE_DETAIL = "leave the parcel with my neighbour"
@@ -146,6 +146,12 @@ def check_request(text_: str, blueprint: Blueprint, details: dict[str, str]) -> 
         for asked in blueprint.asked:
             if not asks_for(text_, asked):
                 problems.append(f"the message must ask for the {asked.replace('_', ' ')}")
+    if blueprint.call is not None and blueprint.kind != "read":
+        verb = blueprint.call.tool.split("_")[0]
+        if not asks_to(text_, verb):
+            problems.append(f"the message must ask to {verb} it (the change the person wants)")
+    if len(text_) >= MAX_REQUEST_CHARS - 5 and not text_.rstrip().endswith((".", "?", "!")):
+        problems.append("the message is cut off: write one to three whole sentences")
     copied = copied_words(text_, blueprint)
     if copied:
         problems.append(
@@ -191,6 +197,40 @@ def asks_for(request: str, field_name: str) -> bool:
         any(k in name for k in kinds) and any(f" {p} " in f" {folded} " for p in phrases)
         for kinds, phrases in ASKING_WORDS
     )
+
+
+CHANGE_VERBS = {
+    "create": "add create register record new open enter sign",
+    "add": "add create new include record put enter",
+    "update": "update change set correct edit modify adjust make raise lower increase decrease "
+    "reduce fix bump drop",
+    "set": "set change update make mark",
+    "cancel": "cancel call withdraw",
+    "approve": "approve accept grant",
+    "reject": "reject decline deny refuse",
+    "pay": "pay settle",
+    "delete": "delete remove",
+    "remove": "remove delete take",
+    "mark": "mark set flag",
+    "close": "close finish complete",
+    "return": "return bring give",
+    "renew": "renew extend",
+}
+"""Ways a person asks for the change a tool's verb names ("make it 23" updates a count)."""
+
+
+def asks_to(request: str, verb: str) -> bool:
+    """Whether ``request`` asks for the change ``verb`` names (a tool's first word)."""
+    wanted = CHANGE_VERBS.get(verb, verb).split()
+    for token in tokens(request):
+        for word in wanted:
+            if len(word) >= 4 and token.startswith(word[: max(4, len(word) - 1)]):
+                return True
+            if token in (word, f"{word}s", f"{word}ed", f"{word}d", f"{word}ing"):
+                return True
+            if token in (f"{word}{word[-1]}ing", f"{word}{word[-1]}ed"):
+                return True
+    return False
 
 
 def copied_words(request: str, blueprint: Blueprint) -> str:

@@ -115,6 +115,7 @@ class _Loader:
             compaction=spec.compaction,
             tool_call_format=self._tool_call_format(doc, spec),
             prompt_vars=spec.prompt_vars,
+            sees_request=spec.sees_request,
             source=str(config),
         )
         self.agents[config] = agent

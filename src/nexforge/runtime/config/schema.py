@@ -202,6 +202,11 @@ class AgentFile(_Strict):
     limits: Limits = Field(default_factory=Limits)
     compaction: CompactionPolicy = Field(default_factory=CompactionPolicy)
     tool_call_format: str = Field(default="structured", description=", ".join(TOOL_CALL_FORMATS))
+    sees_request: bool = Field(
+        default=False,
+        description="Called as a sub-agent, also receive the user's latest message after "
+        "the task (for the ids and names a parent's task may leave out).",
+    )
     environment: EnvironmentSpec | None = Field(
         default=None,
         description="Only in a standalone entry agent; under framework.yaml declare it there.",
