@@ -186,3 +186,11 @@ def test_demo_runs_on_the_embedded_model(tmp_path: Path, tiny_model_path: Path) 
     assert proc.stdout.strip()
     assert "trajectory written to" in proc.stderr
     assert (tmp_path / "out" / "demo-trajectory.json").is_file()
+
+
+def test_a_bad_agent_model_spec_is_refused_before_any_work(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    proc = nexforge("pipeline", "A bike shop desk", "-o", str(out), "--agent-model", "gpt4")
+    assert proc.returncode == 2
+    assert "--agent-model" in proc.stderr and "expected openai:NAME, local:tiny" in proc.stderr
+    assert not out.exists()

@@ -12,6 +12,7 @@ from scripted_architect import ORDER_COUNT, ROLE, Filler, architect_model, stage
 
 from nexforge.architect.ask import StageFailed
 from nexforge.architect.build import BuildOptions, build
+from nexforge.architect.framework_files import read_framework_files
 from nexforge.architect.prompts import EXAMPLE_HABITS
 from nexforge.architect.spec import ARCHETYPES
 from nexforge.architect.store import BuildConflict
@@ -285,3 +286,19 @@ async def test_a_column_the_model_cannot_fill_is_dropped_after_the_repairs(
     assert env is not None and env.seed.database is not None
     assert "notes" not in env.tool("create_repair").spec.parameters["properties"]
     assert result.check.passed
+
+
+async def test_the_staffs_own_work_is_asked_for_by_staff(tmp_path: Path) -> None:
+    [result] = await build(options(tmp_path / "fw", probe=False), architect_model())
+    files = read_framework_files(result.path)
+    assert files.problem_types is not None
+    leaves = files.problem_types.leaves()
+    user_types = {p.user_type for p in files.personas}
+
+    catalog = [leaf for leaf in leaves if "update_bike" in leaf.tools]
+    people = [leaf for leaf in leaves if leaf.tools == ["get_customer"]]
+    assert catalog and people
+    staff = catalog[0].asked_by
+    assert staff and set(staff) < user_types  # some user types, not all
+    assert all(leaf.asked_by == staff for leaf in [*catalog, *people])
+    assert any(not leaf.asked_by for leaf in leaves)  # the people served ask for the rest

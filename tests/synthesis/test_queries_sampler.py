@@ -204,3 +204,33 @@ def test_a_grown_type_joins_the_tree_as_a_new_leaf(kit: tuple[ProblemTree, list[
 
 def _ids(node: ProblemType) -> list[str]:
     return [node.id, *(i for child in node.children for i in _ids(child))]
+
+
+def test_a_problem_brought_by_some_user_types_gets_a_persona_of_theirs() -> None:
+    def leaf(node_id: str, asked_by: list[str]) -> ProblemType:
+        return ProblemType(id=node_id, label=node_id, tools=["t"], asked_by=asked_by)
+
+    restock = ProblemType(id="1", label="stock", children=[leaf("1.1", ["staff"])])
+    orders = ProblemType(id="2", label="orders", children=[leaf("2.1", []), leaf("2.2", ["staff"])])
+    tree = ProblemTree(ProblemType(id="root", label="shop", children=[restock, orders]))
+    personas = [
+        Persona(id=f"p{i}", name=f"n{i}", user_type=kind, background="b", style="s")
+        for i, kind in enumerate(["customer", "staff", "customer", "customer"])
+    ]
+    rng, coverage = random.Random(3), Coverage(tree)
+    seen: dict[str, set[str]] = {}
+    for _ in range(400):
+        drawn = draw(rng, coverage, personas)
+        seen.setdefault(drawn.path[-1], set()).add(drawn.persona.user_type)
+
+    assert tree.asked_by("1") == ["staff"] and tree.asked_by("2") == []
+    assert seen["1"] == seen["1.1"] == seen["2.2"] == {"staff"}
+    assert seen["2"] == seen["2.1"] == {"customer", "staff"}
+
+
+def test_with_no_persona_of_the_wanted_type_any_persona_is_drawn() -> None:
+    only = ProblemType(id="1", label="stock", tools=["t"], asked_by=["staff"])
+    tree = ProblemTree(ProblemType(id="root", label="shop", children=[only]))
+    customer = Persona(id="p1", name="n", user_type="customer", background="b", style="s")
+
+    assert draw(random.Random(0), Coverage(tree), [customer]).persona == customer

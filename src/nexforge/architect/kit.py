@@ -118,7 +118,10 @@ def normalize_personas(
         if not name or not written:
             fixes.append(f"dropped persona {slot.key}: no name or background")
             continue
-        background = f"{written}; {slot.age}, {slot.situation}."
+        # The slot's facts, unless the model already wrote them ("Upset after something
+        # went wrong; ..., upset after something went wrong." said it twice).
+        facts = [f for f in (slot.age, slot.situation) if f.casefold() not in written.casefold()]
+        background = f"{written}; {', '.join(facts)}." if facts else f"{written}."
         style = " ".join(str(item.get("style") or "").split())
         twin = next(
             (
@@ -253,10 +256,19 @@ def problem_tree(domain: DomainSpec, tools: list[ToolPlan]) -> ProblemType:
     """The tree a built framework's tools imply: per entity, look-ups and changes, a leaf
     per operation, each solved by that entity's tools and the look-ups it needs."""
     categories: list[ProblemType] = []
+    staff = domain.user_types[1:]  # the first user type is the one served
     for entity in domain.entities:
         mine = [t for t in tools if t.entity == entity.name]
         reads = [leaf for t in mine if t.read_only for leaf in _read_leaves(domain, entity, t)]
         changes = [_change_leaf(entity, t, tools) for t in mine if not t.read_only]
+        if staff:
+            reads = [
+                _staff_only(leaf, staff) if entity.kind == "person" else leaf for leaf in reads
+            ]
+            changes = [
+                _staff_only(leaf, staff) if _staff_change(entity, t) else leaf
+                for leaf, t in zip(changes, [t for t in mine if not t.read_only], strict=True)
+            ]
         groups = [("Look-ups", reads), ("Changes", changes)]
         kept = [(label, leaves) for label, leaves in groups if leaves]
         if not kept:
@@ -284,6 +296,27 @@ def problem_tree(domain: DomainSpec, tools: list[ToolPlan]) -> ProblemType:
     return ProblemType(
         id="root", label=domain.title, description=domain.purpose, children=categories
     )
+
+
+STAFF_VERBS = frozenset({"approve", "reject", "restock", "ship", "deliver", "assign", "close"})
+"""Actions that take the organisation's judgement or work, not a request from the person
+served (a customer asks for a refund; the staff approve it)."""
+
+
+def _staff_change(entity: EntitySpec, tool: ToolPlan) -> bool:
+    """A change only staff make: the catalog (what is sold, lent or booked), corrections of
+    records (an order's total), and actions that are the organisation's to take."""
+    if tool.kind in ("create", "update") and entity.kind == "thing":
+        return True
+    if tool.kind == "update" and entity.kind == "record":
+        return True
+    return tool.kind == "action" and tool.name.split("_")[0] in STAFF_VERBS
+
+
+def _staff_only(leaf: ProblemType, staff: list[str]) -> ProblemType:
+    """Another person's details (a customer's phone) and the staff's own work are asked
+    for by staff."""
+    return leaf.model_copy(update={"asked_by": list(staff)})
 
 
 def _lookup(entity: str, tools: list[ToolPlan]) -> list[str]:

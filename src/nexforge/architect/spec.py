@@ -209,6 +209,9 @@ class ProblemType(_Data):
     label: str
     description: str = ""
     tools: list[str] = Field(default_factory=list)
+    asked_by: list[str] = Field(default_factory=list)
+    """The user types who bring this problem (a shop's staff restock, its customers do
+    not); empty: anyone. The query planner draws a persona of one of them."""
     children: list[ProblemType] = Field(default_factory=list)
 
     def leaves(self) -> list[ProblemType]:

@@ -21,6 +21,7 @@ from nexforge.cli.architect_cmd import (
 )
 from nexforge.cli.rollout_cmd import StoreOption
 from nexforge.models.base import Sampling
+from nexforge.runtime.config.model_spec import parse_model_spec
 
 
 def _difficulty_mix(text: str | None) -> dict[str, float] | None:
@@ -135,6 +136,14 @@ def pipeline(
     samples: Annotated[int, typer.Option("--samples", min=1)] = 1,
     workers: Annotated[int, typer.Option("--workers", min=1)] = 8,
     model: ModelOption = None,
+    agent_model: Annotated[
+        str | None,
+        typer.Option(
+            "--agent-model",
+            help="The model the framework's agents run on in the rollouts (default: --model); "
+            "same forms as --model.",
+        ),
+    ] = None,
     probe: Annotated[bool, typer.Option("--probe/--no-probe", help="Run the probe rung.")] = False,
     custom_tools: Annotated[int, typer.Option("--custom-tools", min=0, max=5)] = 1,
     fuzzify: Annotated[bool, typer.Option("--fuzzify")] = False,
@@ -169,7 +178,11 @@ def pipeline(
     if not options.description:
         _fail("a DESCRIPTION is required", 2)
     llm = _model(model)
-    result = _guarded(run_pipeline(options, llm, progress=_progress(as_json)))
+    try:
+        agents = parse_model_spec(agent_model) if agent_model is not None else None
+    except ValueError as exc:
+        _fail(f"--agent-model: {exc}", 2)
+    result = _guarded(run_pipeline(options, llm, rollout_model=agents, progress=_progress(as_json)))
     if as_json:
         sys.stdout.write(json.dumps(result.to_dict()) + "\n")
         return

@@ -112,6 +112,16 @@ class ProblemTree:
         found = [t for leaf in self.leaves_under(path[-1]) for t in leaf.tools]
         return list(dict.fromkeys(found))
 
+    def asked_by(self, node_id: str) -> list[str]:
+        """The user types who bring the node's problems: those of its leaves, or ``[]``
+        (anyone) when one of them is open to anyone."""
+        found: list[str] = []
+        for leaf in self.leaves_under(node_id):
+            if not leaf.asked_by:
+                return []
+            found += [t for t in leaf.asked_by if t not in found]
+        return found
+
     def contains_path(self, path: TypePath) -> bool:
         return bool(path) and path[-1] in self._paths and self._paths[path[-1]] == tuple(path)
 

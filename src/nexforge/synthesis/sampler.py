@@ -103,6 +103,8 @@ def draw(
     """One persona, path and difficulty; always the same for the same ``rng`` state."""
     weights = coverage.weights(alpha)
     path = rng.choices(list(weights), weights=list(weights.values()))[0]
-    persona = personas[rng.randrange(len(personas))]
+    asked_by = coverage.tree.asked_by(path[-1])
+    fitting = [p for p in personas if not asked_by or p.user_type in asked_by] or list(personas)
+    persona = fitting[rng.randrange(len(fitting))]
     difficulty = rng.choices(list(difficulty_mix), weights=list(difficulty_mix.values()))[0]
     return Draw(persona, path, difficulty)

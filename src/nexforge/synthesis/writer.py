@@ -46,6 +46,10 @@ EXAMPLE = """Example. Person: Ana (customer), a nurse who works nights.
 Wants: to find out about order 2291: the status. Knows: order 2291.
 Message: Hi, I ordered a rain jacket last week (order 2291), could you tell me where it is?"""
 
+CHANGE_EXAMPLE = """Example. Person: Ana (customer), a nurse who works nights.
+Wants: to cancel order (order 2291). Knows: order 2291.
+Message: Hello, please cancel my order 2291; I found the same jacket in a shop near me."""
+
 EXAMPLE_DETAIL = "leave the parcel with my neighbour"
 DETAIL_EXAMPLE = f"""Example. Person: Ben (customer), a cyclist who works from home.
 Wants: to add note (order 2291). Knows: order 2291. Also give body.
@@ -104,7 +108,7 @@ def request_schema(free: Sequence[str]) -> dict[str, Any]:
 def request_prompt(topic: QueryTopic, blueprint: Blueprint) -> str:
     free = blueprint.call.free if blueprint.call is not None else []
     lines = [
-        DETAIL_EXAMPLE if free else EXAMPLE,
+        DETAIL_EXAMPLE if free else EXAMPLE if blueprint.kind == "read" else CHANGE_EXAMPLE,
         "",
         describe_person(topic),
         f"Wants: {blueprint.wants()}.",
@@ -180,7 +184,7 @@ ASKING_WORDS = (
     (("status", "state"), ("status", "where", "stand")),
 )
 """Ways a person asks for a kind of field without its name ("when was it placed")."""
-EXAMPLE_MARKERS = ("rain jacket", "works nights")
+EXAMPLE_MARKERS = ("rain jacket", "works nights", "same jacket")
 """What only the worked examples are about: a message naming one copied the example."""
 
 
