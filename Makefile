@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 
 # The main job: sentence -> framework -> grounded queries -> rollouts, on the embedded model.
 demo: setup
-	$(BIN)/nexforge pipeline "A support desk for a bike shop: orders, refunds and stock" -n 3 -o out/demo --model local:tiny
+	$(BIN)/nexforge pipeline "A support desk for a bike shop: orders, refunds and stock" -n 6 -o out/demo --model local:tiny
 
 test: setup lint typecheck
 	NEXFORGE_REQUIRE_MODEL=1 $(BIN)/python -m pytest -q

@@ -54,7 +54,9 @@ ASIDES = (
 def _aside(prompt: str) -> str:
     """A few words of the person's own, different per prompt (so texts are not near twins)."""
     digest = zlib.crc32(prompt.encode())
-    return " ".join(ASIDES[(digest >> shift) % len(ASIDES)] for shift in (0, 8))
+    first = digest % len(ASIDES)
+    second = (first + 1 + (digest >> 8) % (len(ASIDES) - 1)) % len(ASIDES)  # never the same
+    return f"{ASIDES[first]} {ASIDES[second]}"
 
 
 def write_request(request: ModelRequest) -> dict[str, Any]:

@@ -164,6 +164,6 @@ async def test_grown_problem_types_are_stored_reused_and_sampled_by_later_runs(
     assert fingerprint(resumed.queries) == fingerprint(uninterrupted.queries)
 
     # Once the kit's paths are covered as often as the grown ones, those are drawn too.
-    later = await generate(shop_dir, store, n=30, seed=1)
+    later = await generate(shop_dir, store, n=40, seed=1)
     grown_ids = {g.node.id for g in grown_types(store, fh)}
     assert len({q.path[-1] for q in later.queries} & grown_ids) >= 2
