@@ -37,7 +37,7 @@ from nexforge.synthesis.problem_tree import ProblemTree
 from nexforge.synthesis.query_files import read_queries, with_reference_states, write_queries
 from nexforge.synthesis.records import QueryRecord
 from nexforge.synthesis.store import SynthesisStore
-from nexforge.synthesis.writer import check_request, worked_example
+from nexforge.synthesis.writer import check_request
 
 SEED_DB = Path(__file__).resolve().parents[2] / "examples" / "shop" / "data" / "shop.sqlite"
 
@@ -411,26 +411,3 @@ def test_the_writer_check_refuses_what_a_small_model_gets_wrong() -> None:
         for p in check_request("Which category is that bike of yours in, please?", plan, {})
     )
     assert check_request("Trail bike, City bike, Helmet", plan, {})
-
-
-def test_the_worked_example_is_about_the_plans_own_record() -> None:
-    order = {"id": 4, "status": "paid"}
-    read = Blueprint("read", "order", order, [Known("order 4", "4")], ["status"], ["paid"])
-    cancel = Blueprint(
-        "write",
-        "order",
-        order,
-        [Known("order 4", "4")],
-        call=PlannedCall("cancel_order", {"order_id": 4}),
-    )
-    new = Blueprint(
-        "write",
-        "bike",
-        {},
-        [Known("price 649", "649", by_value=True)],
-        call=PlannedCall("create_bike", {"price": 649}, free=["name"]),
-    )
-
-    assert "order 4" in worked_example(read) and "2291" not in worked_example(read)
-    assert "cancel my order 4" in worked_example(cancel)
-    assert "order 2291" in worked_example(new)  # nothing named to put in its place

@@ -105,24 +105,10 @@ def request_schema(free: Sequence[str]) -> dict[str, Any]:
     return closed_object(properties)
 
 
-EXAMPLE_RECORD = "order 2291"
-
-
-def worked_example(blueprint: Blueprint) -> str:
-    """The worked example for the plan's kind (a question, a change, a change with the
-    person's own words), about the plan's own record: the 0.5B model copies the example's
-    record into its message ("order 2291" for "order 4"), and a copy of the right record
-    is no mistake. Everything else the example says is still checked against the plan."""
-    free = blueprint.call.free if blueprint.call is not None else []
-    example = DETAIL_EXAMPLE if free else EXAMPLE if blueprint.kind == "read" else CHANGE_EXAMPLE
-    named = [k for k in blueprint.known if not k.by_value]
-    return example.replace(EXAMPLE_RECORD, named[0].text) if named else example
-
-
 def request_prompt(topic: QueryTopic, blueprint: Blueprint) -> str:
     free = blueprint.call.free if blueprint.call is not None else []
     lines = [
-        worked_example(blueprint),
+        DETAIL_EXAMPLE if free else EXAMPLE if blueprint.kind == "read" else CHANGE_EXAMPLE,
         "",
         describe_person(topic),
         f"Wants: {blueprint.wants()}.",
