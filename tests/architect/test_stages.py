@@ -197,6 +197,21 @@ def test_personas_follow_sampled_slots_and_near_duplicates_are_dropped() -> None
     assert validate_arguments(schema, {"personas": []}) is not None
 
 
+def test_a_persona_background_says_each_fact_once() -> None:
+    slots = persona_slots(bike_shop().profile(), seed=3)
+    slot = slots[0]
+    echoed = slot.situation.removeprefix("a ").removeprefix("an ").capitalize()
+    raw = {slot.key: {"name": "Ana", "background": echoed, "style": "brief"}}
+    raw |= {
+        s.key: {"name": f"P{i}", "background": f"Rides {i} km", "style": "s"}
+        for i, s in enumerate(slots[1:])
+    }
+    [first, *_] = normalize_personas(raw, slots, [])
+
+    assert first.background.casefold().count(echoed.casefold()) == 1
+    assert slot.age in first.background
+
+
 def test_a_model_written_problem_tree_has_depth_four_and_leaves_name_known_tools() -> None:
     domain = bike_shop()
     tools: list[ToolPlan] = plan_tools(domain)

@@ -120,7 +120,7 @@ def normalize_personas(
             continue
         # The slot's facts, unless the model already wrote them ("Upset after something
         # went wrong; ..., upset after something went wrong." said it twice).
-        facts = [f for f in (slot.age, slot.situation) if f.casefold() not in written.casefold()]
+        facts = [f for f in (slot.age, slot.situation) if not _said(f, written)]
         background = f"{written}; {', '.join(facts)}." if facts else f"{written}."
         style = " ".join(str(item.get("style") or "").split())
         twin = next(
@@ -150,6 +150,12 @@ def normalize_personas(
             [f"only {len(kept)} distinct personas; write at least {MIN_PERSONAS} different people"]
         )
     return kept
+
+
+def _said(fact: str, text: str) -> bool:
+    """Whether ``text`` already says ``fact`` ("Long-time regular" says "a long-time regular")."""
+    core = fact.casefold().removeprefix("a ").removeprefix("an ")
+    return core in text.casefold()
 
 
 # --- problem types ----------------------------------------------------------------------
